@@ -1,0 +1,160 @@
+"""Protocol profiles: every behaviour that changed between ktstr versions, as data.
+
+The exact upstream commit of ktstr 0.15.0 is not known (spec README), so decoders,
+writers and the result model take a :class:`Profile` instead of hard-coding one era.
+Users may build their own with :func:`dataclasses.replace` and :func:`register_profile`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import ProfileError
+from .tags import ALL_TAGS
+
+MiB = 1024 * 1024
+KiB = 1024
+
+CapCheck = Literal["frame", "header"]
+Resync = Literal["clear", "scan"]
+TestResultEncoding = Literal["postcard-e4", "postcard-e3", "bincode", "json"]
+Transport = Literal["bulk", "serial"]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One protocol version's behaviour on both sides of the bulk port."""
+
+    name: str
+    era: str
+    transport: Transport = "bulk"
+    # --- host decoding (bulk.md section 6) ---
+    cap: int = 16 * MiB
+    """MAX_BULK_FRAME_PAYLOAD: a frame may carry at most this many payload bytes."""
+    cap_check: CapCheck = "frame"
+    """``"frame"``: checked once the whole frame is buffered; ``"header"``: on arrival."""
+    residual_cap: bool = True
+    """Clear the buffer when more than 2 x cap bytes remain after a feed."""
+    resync: Resync = "clear"
+    """``"clear"``: drop the whole buffer; ``"scan"``: skip to the next valid frame."""
+    pad_warning: bool = True
+    """The streaming assembler warns about a non-zero ``_pad`` (never fatal)."""
+    known_tags: frozenset[int] = field(default=ALL_TAGS)
+    """Tags the forward scan accepts as resync candidates."""
+    # --- guest writer shapes (bulk.md sections 4 and 5) ---
+    step_end: bool = True
+    scenario_end_len: Literal[8, 16] = 16
+    stimulus_exact: bool = True
+    """The host requires exactly 24 Stimulus bytes (else at least 24)."""
+    snapshot_reason_len: Literal[64, 512] = 512
+    kern_addrs_len: Literal[16, 24] = 24
+    wprof_chunked: bool = False
+    sched_swap_notify: bool = False
+    raw_payload_output: bool = True
+    # --- payload encodings (payloads.md) ---
+    test_result: TestResultEncoding = "postcard-e4"
+    test_result_fallback_e3: bool = False
+    """When the E4 schema does not consume the payload exactly, try E3."""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ProfileError("a profile needs a name")
+        if self.transport == "bulk" and not 0 < self.cap <= 0xFFFFFFFF:
+            raise ProfileError(f"profile {self.name!r}: cap must be in 1..u32::MAX")
+        if self.cap_check not in ("frame", "header"):
+            raise ProfileError(f"profile {self.name!r}: cap_check is 'frame' or 'header'")
+        if self.resync not in ("clear", "scan"):
+            raise ProfileError(f"profile {self.name!r}: resync is 'clear' or 'scan'")
+
+    @property
+    def residual_limit(self) -> int | None:
+        """Pending bytes above which the buffer is cleared after a feed, if any."""
+        return 2 * self.cap if self.residual_cap else None
+
+    @property
+    def snapshot_reply_len(self) -> int:
+        return 8 + self.snapshot_reason_len
+
+
+KTSTR_0_15 = Profile(name="ktstr-0.15", era="E4 (16 MiB cap)", test_result_fallback_e3=True)
+KTSTR_0_10 = Profile(
+    name="ktstr-0.10",
+    era="E3",
+    step_end=False,
+    scenario_end_len=8,
+    stimulus_exact=False,
+    snapshot_reason_len=64,
+    test_result="postcard-e3",
+)
+KTSTR_BULK_256K = Profile(
+    name="ktstr-bulk-256k",
+    era="E1/E2",
+    cap=256 * KiB,
+    cap_check="header",
+    residual_cap=False,
+    pad_warning=False,
+    step_end=False,
+    scenario_end_len=8,
+    stimulus_exact=False,
+    snapshot_reason_len=64,
+    kern_addrs_len=16,
+    test_result="bincode",
+)
+KTSTR_0_20 = Profile(
+    name="ktstr-0.20", era="E5", wprof_chunked=True, sched_swap_notify=True
+)
+KTSTR_0_44 = Profile(
+    name="ktstr-0.44",
+    era="E7",
+    resync="scan",
+    wprof_chunked=True,
+    sched_swap_notify=True,
+    raw_payload_output=False,
+)
+KTSTR_0_4 = Profile(
+    name="ktstr-0.4",
+    era="E0 (serial sentinels)",
+    transport="serial",
+    step_end=False,
+    scenario_end_len=8,
+    stimulus_exact=False,
+    test_result="json",
+)
+
+DEFAULT_PROFILE = KTSTR_0_15
+
+_REGISTRY: dict[str, Profile] = {
+    p.name: p for p in (KTSTR_0_15, KTSTR_0_10, KTSTR_BULK_256K, KTSTR_0_20, KTSTR_0_44, KTSTR_0_4)
+}
+
+
+def register_profile(profile: Profile, *, replace: bool = False) -> Profile:
+    """Make a user-defined profile available by name."""
+    if not isinstance(profile, Profile):
+        raise ProfileError(f"expected a Profile, got {type(profile).__name__}")
+    if profile.name in _REGISTRY and not replace:
+        raise ProfileError(f"profile {profile.name!r} already exists (pass replace=True)")
+    _REGISTRY[profile.name] = profile
+    return profile
+
+
+def get_profile(profile: str | Profile | None = None) -> Profile:
+    """Resolve a profile name (or pass a :class:`Profile` through); ``None`` = default."""
+    if profile is None:
+        return DEFAULT_PROFILE
+    if isinstance(profile, Profile):
+        return profile
+    if isinstance(profile, str):
+        try:
+            return _REGISTRY[profile]
+        except KeyError:
+            raise ProfileError(
+                f"unknown profile {profile!r}; known: {', '.join(profile_names())}"
+            ) from None
+    raise ProfileError(f"a profile is a name or a Profile, got {type(profile).__name__}")
+
+
+def profile_names() -> list[str]:
+    """Names of all registered profiles."""
+    return sorted(_REGISTRY)
