@@ -21,7 +21,7 @@ from ktstr_proto.frame import HEADER_SIZE
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.tags import from_wire
 
-from .events import BulkEvent, DropReason, Dropped, Frame
+from .events import BulkEvent, Dropped, DropReason, Frame
 from .forward_scan import ForwardScanner
 
 _unpack = struct.Struct("<IIII").unpack_from
@@ -104,8 +104,13 @@ class BulkDecoder:
     @property
     def stats(self) -> BulkStats:
         return BulkStats(
-            self._fed, self._framed, self._dropped, len(self._buf), self._taken,
-            self._frames, self._drops,
+            self._fed,
+            self._framed,
+            self._dropped,
+            len(self._buf),
+            self._taken,
+            self._frames,
+            self._drops,
         )
 
     def feed(self, data: Buffer) -> list[BulkEvent]:
@@ -221,8 +226,18 @@ class BulkDecoder:
         self._framed += len(mv)
         self._frames += 1
         out.append(
-            _new(Frame, (self._buf_off, hdr[0], from_wire(hdr[0]), payload,
-                         self._crc(payload) == hdr[2], hdr[3], hdr[2]))
+            _new(
+                Frame,
+                (
+                    self._buf_off,
+                    hdr[0],
+                    from_wire(hdr[0]),
+                    payload,
+                    self._crc(payload) == hdr[2],
+                    hdr[3],
+                    hdr[2],
+                ),
+            )
         )
         self._buf = bytearray()  # the old buffer now belongs to the frame
         self._hdr = None
@@ -288,8 +303,20 @@ class BulkDecoder:
                 why = _CLEARED
                 break
             payload = mv[body:stop]
-            append(_new(Frame, (base + pos, msg_type, from_wire(msg_type), payload,
-                                crc(payload) == want, pad, want)))
+            append(
+                _new(
+                    Frame,
+                    (
+                        base + pos,
+                        msg_type,
+                        from_wire(msg_type),
+                        payload,
+                        crc(payload) == want,
+                        pad,
+                        want,
+                    ),
+                )
+            )
             frames += 1
             framed += stop - pos
             pos = stop
@@ -320,8 +347,9 @@ class BulkDecoder:
             if length > cap or stop > end:
                 nxt = scanner.find(mv, base, base + pos + 1, stream_end)
                 if nxt is not None:
-                    self._drop(out, base + pos, bytes(mv[pos : nxt - base]),
-                               DropReason.SCAN_SKIP, hdr)
+                    self._drop(
+                        out, base + pos, bytes(mv[pos : nxt - base]), DropReason.SCAN_SKIP, hdr
+                    )
                     pos = nxt - base
                     continue
                 if stop > end:
@@ -333,20 +361,23 @@ class BulkDecoder:
             if not ok:
                 nxt = scanner.find(mv, base, base + pos + 1, stream_end)
                 if nxt is not None and nxt < base + stop:
-                    self._drop(out, base + pos, bytes(mv[pos : nxt - base]),
-                               DropReason.SCAN_SKIP, hdr)
+                    self._drop(
+                        out, base + pos, bytes(mv[pos : nxt - base]), DropReason.SCAN_SKIP, hdr
+                    )
                     pos = nxt - base
                     continue
-            out.append(_new(Frame, (base + pos, msg_type, from_wire(msg_type), payload,
-                                    ok, pad, want)))
+            out.append(
+                _new(Frame, (base + pos, msg_type, from_wire(msg_type), payload, ok, pad, want))
+            )
             self._frames += 1
             self._framed += stop - pos
             pos = stop
         return pos, _MORE
 
 
-def scan_tlv_stream(data: Buffer, profile: str | Profile | None = None,
-                    *, crc: Crc32 | None = None) -> list[BulkEvent]:
+def scan_tlv_stream(
+    data: Buffer, profile: str | Profile | None = None, *, crc: Crc32 | None = None
+) -> list[BulkEvent]:
     """One-shot parse (upstream ``parse_tlv_stream``) with the discarded bytes reported.
 
     Stops at the first header announcing more than the cap (everything after it is
@@ -372,15 +403,20 @@ def scan_tlv_stream(data: Buffer, profile: str | Profile | None = None,
             out.append(Dropped(pos, bytes(mv[pos:]), DropReason.TRUNCATED, msg_type, length))
             return out
         payload = mv[pos + HEADER_SIZE : stop]
-        out.append(_new(Frame, (pos, msg_type, from_wire(msg_type), payload,
-                                check(payload) == want, pad, want)))
+        out.append(
+            _new(
+                Frame,
+                (pos, msg_type, from_wire(msg_type), payload, check(payload) == want, pad, want),
+            )
+        )
         pos = stop
     if pos < end:
         out.append(Dropped(pos, bytes(mv[pos:]), DropReason.TRUNCATED))
     return out
 
 
-def parse_tlv_stream(data: Buffer, profile: str | Profile | None = None,
-                     *, crc: Crc32 | None = None) -> list[Frame]:
+def parse_tlv_stream(
+    data: Buffer, profile: str | Profile | None = None, *, crc: Crc32 | None = None
+) -> list[Frame]:
     """One-shot parse of a whole buffer into frames (bulk.md section 6.1)."""
     return [e for e in scan_tlv_stream(data, profile, crc=crc) if isinstance(e, Frame)]

@@ -88,9 +88,7 @@ class Dropped(NamedTuple):
         hdr = ""
         if self.msg_type is not None:
             hdr = f", header={tag_label(self.msg_type)}/{self.length}"
-        return (
-            f"Dropped(offset={self.offset}, size={self.size}, reason={self.reason.value}{hdr})"
-        )
+        return f"Dropped(offset={self.offset}, size={self.size}, reason={self.reason.value}{hdr})"
 
 
 BulkEvent = Frame | Dropped

@@ -51,8 +51,7 @@ class ForwardScanner:
         ``mv[i]`` holds the stream byte at offset ``base + i``; ``end`` is the stream
         offset one past the last buffered byte.
         """
-        if start > self._scan_pos:
-            self._scan_pos = start
+        self._scan_pos = max(self._scan_pos, start)
         waiting, ready = self._waiting, self._ready
         while waiting and waiting[0][0] <= end:
             heapq.heappush(ready, heapq.heappop(waiting)[1])
@@ -68,7 +67,7 @@ class ForwardScanner:
     def _crc_ok(self, mv: memoryview, base: int, s: int) -> bool:
         i = s - base
         _, length, crc, _ = _unpack(mv, i)
-        return self._crc(mv[i + HEADER_SIZE : i + HEADER_SIZE + length]) == crc
+        return bool(self._crc(mv[i + HEADER_SIZE : i + HEADER_SIZE + length]) == crc)
 
     def _scan_fresh(self, mv: memoryview, base: int, end: int) -> int | None:
         last = end - HEADER_SIZE  # last stream offset where a whole header fits

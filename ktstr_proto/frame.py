@@ -47,7 +47,7 @@ def _check_u32(name: str, value: int) -> None:
 
 def build_frame(msg_type: int, payload: bytes, *, pad: int = 0) -> bytes:
     """Build one frame through the construct spec: header (CRC over payload) + payload."""
-    _check_u32("msg_type", int(msg_type) if not isinstance(msg_type, bool) else msg_type)
+    _check_u32("msg_type", msg_type)
     _check_u32("pad", pad)
     if not isinstance(payload, bytes | bytearray | memoryview):
         raise UsageError(f"payload must be bytes-like, got {type(payload).__name__}")
@@ -61,7 +61,7 @@ def build_frame(msg_type: int, payload: bytes, *, pad: int = 0) -> bytes:
 def build_header(msg_type: int, length: int, crc: int, pad: int = 0) -> bytes:
     """Build a raw header with arbitrary field values (for hostile or test streams)."""
     for name, value in (("msg_type", msg_type), ("length", length), ("crc32", crc), ("pad", pad)):
-        _check_u32(name, int(value))
+        _check_u32(name, value)
     out: bytes = FrameHeader.build(
         {"msg_type": int(msg_type), "length": length, "crc32": crc, "pad": pad}
     )

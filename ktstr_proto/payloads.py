@@ -29,6 +29,8 @@ from .tags import MsgType
 
 U64_MAX = 0xFFFFFFFFFFFFFFFF
 
+BytesLike = bytes | bytearray | memoryview
+
 
 class _Biased(Adapter):  # type: ignore[misc]
     """u64 slot holding ``value + 1`` (wrapping); slot 0 means "absent" (KernAddrs E3+)."""
@@ -61,9 +63,7 @@ KernAddrs24Layout = Struct(
 )
 I32Layout = Struct("code" / Int32sl)
 LifecycleHeadLayout = Struct("phase" / Int8ul)
-SnapshotRequestLayout = Struct(
-    "request_id" / Int32ul, "kind" / Int32ul, "tag" / Bytes(64)
-)
+SnapshotRequestLayout = Struct("request_id" / Int32ul, "kind" / Int32ul, "tag" / Bytes(64))
 
 
 def snapshot_reply_layout(reason_len: int) -> Any:
@@ -158,7 +158,7 @@ class SnapshotReply:
 # ---- helpers -----------------------------------------------------------------------
 
 
-def _need(payload: bytes, size: int, what: str, *, at_least: bool = False) -> None:
+def _need(payload: BytesLike, size: int, what: str, *, at_least: bool = False) -> None:
     n = len(payload)
     if n < size or (n != size and not at_least):
         rel = "at least " if at_least else ""
@@ -184,22 +184,32 @@ def _from_nul_padded(raw: bytes) -> str:
 
 def encode_stimulus(value: Stimulus) -> bytes:
     for name, bits in (
-        ("elapsed_ms", 32), ("step_index", 16), ("op_count", 16), ("op_kinds", 32),
-        ("cgroup_count", 16), ("worker_count", 16), ("total_iterations", 64),
+        ("elapsed_ms", 32),
+        ("step_index", 16),
+        ("op_count", 16),
+        ("op_kinds", 32),
+        ("cgroup_count", 16),
+        ("worker_count", 16),
+        ("total_iterations", 64),
     ):
         _check_range(name, getattr(value, name), bits)
     out: bytes = StimulusLayout.build(_fields(value))
     return out
 
 
-def decode_stimulus(payload: bytes, profile: str | Profile | None = None) -> Stimulus:
+def decode_stimulus(payload: BytesLike, profile: str | Profile | None = None) -> Stimulus:
     """24 bytes; E3 hosts accept longer payloads and read the first 24."""
     exact = get_profile(profile).stimulus_exact
     _need(payload, STIMULUS_LEN, "Stimulus", at_least=not exact)
     c = StimulusLayout.parse(bytes(payload[:STIMULUS_LEN]))
     return Stimulus(
-        c.elapsed_ms, c.step_index, c.op_count, c.op_kinds,
-        c.cgroup_count, c.worker_count, c.total_iterations,
+        c.elapsed_ms,
+        c.step_index,
+        c.op_count,
+        c.op_kinds,
+        c.cgroup_count,
+        c.worker_count,
+        c.total_iterations,
     )
 
 
@@ -218,7 +228,7 @@ def encode_scenario_end(value: ScenarioEnd, profile: str | Profile | None = None
     return out
 
 
-def decode_scenario_end(payload: bytes, profile: str | Profile | None = None) -> ScenarioEnd:
+def decode_scenario_end(payload: BytesLike, profile: str | Profile | None = None) -> ScenarioEnd:
     """E4+: at least 16 bytes (elapsed, iterations); older: at least 8 (elapsed)."""
     size = get_profile(profile).scenario_end_len
     _need(payload, size, "ScenarioEnd", at_least=True)
@@ -245,13 +255,16 @@ def encode_kern_addrs(value: KernAddrs, profile: str | Profile | None = None) ->
         )
         return out
     out = KernAddrs24Layout.build(
-        {"phys_base": value.phys_base, "page_offset_base": value.page_offset_base,
-         "text": value.text}
+        {
+            "phys_base": value.phys_base,
+            "page_offset_base": value.page_offset_base,
+            "text": value.text,
+        }
     )
     return out
 
 
-def decode_kern_addrs(payload: bytes, profile: str | Profile | None = None) -> KernAddrs:
+def decode_kern_addrs(payload: BytesLike, profile: str | Profile | None = None) -> KernAddrs:
     """Exactly 24 bytes (E3+, biased slots) or 16 bytes (E2, raw)."""
     size = get_profile(profile).kern_addrs_len
     _need(payload, size, "KernAddrs")
@@ -271,7 +284,7 @@ def encode_lifecycle(value: Lifecycle) -> bytes:
     return head + value.reason.encode("utf-8")
 
 
-def decode_lifecycle(payload: bytes) -> Lifecycle:
+def decode_lifecycle(payload: BytesLike) -> Lifecycle:
     """Byte 0 is the phase (1..4; anything else is invalid), the rest a UTF-8 reason."""
     if len(payload) < 1:
         raise PayloadError("Lifecycle payload is empty", field="phase", offset=0)
@@ -301,7 +314,7 @@ def encode_i32(code: int) -> bytes:
     return out
 
 
-def decode_i32(payload: bytes, what: str = "exit code") -> int:
+def decode_i32(payload: BytesLike, what: str = "exit code") -> int:
     """Exactly 4 bytes, i32 little-endian."""
     _need(payload, 4, what)
     code: int = I32Layout.parse(bytes(payload)).code
@@ -315,13 +328,16 @@ def encode_snapshot_request(value: SnapshotRequest) -> bytes:
     _check_range("request_id", value.request_id, 32)
     _check_range("kind", int(value.kind), 32)
     out: bytes = SnapshotRequestLayout.build(
-        {"request_id": value.request_id, "kind": int(value.kind),
-         "tag": _nul_padded(value.tag, SNAPSHOT_TAG_LEN, "tag")}
+        {
+            "request_id": value.request_id,
+            "kind": int(value.kind),
+            "tag": _nul_padded(value.tag, SNAPSHOT_TAG_LEN, "tag"),
+        }
     )
     return out
 
 
-def decode_snapshot_request(payload: bytes) -> SnapshotRequest:
+def decode_snapshot_request(payload: BytesLike) -> SnapshotRequest:
     """72 bytes; the host drops requests with id 0 or kind NONE/unknown."""
     _need(payload, SNAPSHOT_REQUEST_LEN, "SnapshotRequest")
     c = SnapshotRequestLayout.parse(bytes(payload))
@@ -337,13 +353,16 @@ def encode_snapshot_reply(value: SnapshotReply, profile: str | Profile | None = 
     _check_range("request_id", value.request_id, 32)
     _check_range("status", int(value.status), 32)
     out: bytes = snapshot_reply_layout(size).build(
-        {"request_id": value.request_id, "status": int(value.status),
-         "reason": _nul_padded(value.reason, size, "reason")}
+        {
+            "request_id": value.request_id,
+            "status": int(value.status),
+            "reason": _nul_padded(value.reason, size, "reason"),
+        }
     )
     return out
 
 
-def decode_snapshot_reply(payload: bytes, profile: str | Profile | None = None) -> SnapshotReply:
+def decode_snapshot_reply(payload: BytesLike, profile: str | Profile | None = None) -> SnapshotReply:
     """72 (E3) or 520 (E4+) bytes; status 1 OK or 2 ERR."""
     size = get_profile(profile).snapshot_reason_len
     _need(payload, 8 + size, "SnapshotReply")
@@ -351,15 +370,22 @@ def decode_snapshot_reply(payload: bytes, profile: str | Profile | None = None) 
     try:
         status = SnapshotStatus(c.status)
     except ValueError:
-        raise PayloadError(f"invalid snapshot status {c.status}", field="status", offset=4) from None
+        raise PayloadError(
+            f"invalid snapshot status {c.status}", field="status", offset=4
+        ) from None
     return SnapshotReply(c.request_id, status, _from_nul_padded(c.reason))
 
 
 # ---- empty payloads ----------------------------------------------------------------
 
 EMPTY_TAGS = frozenset(
-    {MsgType.SYS_RDY, MsgType.SCENARIO_START, MsgType.SCENARIO_PAUSE,
-     MsgType.SCENARIO_RESUME, MsgType.SCHED_SWAP_NOTIFY}
+    {
+        MsgType.SYS_RDY,
+        MsgType.SCENARIO_START,
+        MsgType.SCENARIO_PAUSE,
+        MsgType.SCENARIO_RESUME,
+        MsgType.SCHED_SWAP_NOTIFY,
+    }
 )
 
 
@@ -370,7 +396,9 @@ def _fields(value: Any) -> dict[str, Any]:
 FixedValue = Stimulus | ScenarioEnd | KernAddrs | Lifecycle | SnapshotRequest | SnapshotReply | int
 
 
-def decode_fixed(msg_type: int, payload: bytes, profile: str | Profile | None = None) -> FixedValue | None:
+def decode_fixed(
+    msg_type: int, payload: BytesLike, profile: str | Profile | None = None
+) -> FixedValue | None:
     """Decode the payload of any fixed-layout tag; ``None`` for opaque or empty tags.
 
     Raises :class:`PayloadError` when the payload does not fit the tag's layout.

@@ -101,9 +101,7 @@ KTSTR_BULK_256K = Profile(
     kern_addrs_len=16,
     test_result="bincode",
 )
-KTSTR_0_20 = Profile(
-    name="ktstr-0.20", era="E5", wprof_chunked=True, sched_swap_notify=True
-)
+KTSTR_0_20 = Profile(name="ktstr-0.20", era="E5", wprof_chunked=True, sched_swap_notify=True)
 KTSTR_0_44 = Profile(
     name="ktstr-0.44",
     era="E7",

@@ -1,0 +1,144 @@
+"""Bulk decoder benchmark: prints rates and the ratios the project targets.
+
+Run: ``python bench/bench_bulk.py`` (``--quick`` for a smaller run). Every ratio compares
+two measurements taken in this same run, so it holds across machines; absolute rates
+depend on the machine. Targets (issue 2): (a) >= 0.6 M frames/s and >= 5x a
+construct-only decoder; (b) >= 0.7x one CRC-32 pass; (c) >= 2 GB/s and per-byte cost
+for 256 MiB within 1.25x of 32 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import time
+from collections.abc import Callable
+
+from ktstr_host.bulk import BulkDecoder
+from ktstr_proto.crc import BACKENDS, crc32
+from ktstr_proto.frame import HEADER_SIZE, Frame, build_frame
+from ktstr_proto.tags import MsgType
+
+MiB = 1024 * 1024
+
+
+def best_of(repeats: int, fn: Callable[[], object]) -> float:
+    """Fastest wall time of ``repeats`` runs (GC off while timing)."""
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        gc.disable()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        gc.enable()
+    return min(times)
+
+
+def small_frames_stream(count: int) -> bytes:
+    one = build_frame(MsgType.STDOUT, bytes(range(32)))
+    return one * count
+
+
+def decode_at_once(data: bytes, chunk: int = MiB) -> int:
+    d = BulkDecoder()
+    n = 0
+    for i in range(0, len(data), chunk):
+        n += len(d.feed(data[i : i + chunk]))
+    return n
+
+
+def construct_only_decode(data: bytes) -> int:
+    """A straightforward decoder written with the construct spec alone."""
+    stream = io.BytesIO(data)
+    pos, n = 0, 0
+    events = []
+    while pos + HEADER_SIZE <= len(data):
+        frame = Frame.parse_stream(stream)
+        events.append((pos, frame.msg_type, frame.payload, crc32(frame.payload) == frame.crc32))
+        pos += HEADER_SIZE + frame.length
+        n += 1
+    return n
+
+
+def big_frames_stream(total: int, frame_payload: int = 16 * MiB) -> bytes:
+    payload = bytes(range(256)) * (frame_payload // 256)
+    one = build_frame(MsgType.WPROF_TRACE_CHUNK, payload)
+    return one * (total // len(one) + 1)
+
+
+def feed_chunked(data: bytes, chunk: int) -> int:
+    d = BulkDecoder()
+    n = 0
+    mv = memoryview(data)
+    feed = d.feed
+    for i in range(0, len(data), chunk):
+        n += len(feed(bytes(mv[i : i + chunk])))
+    return n
+
+
+def pre_chunk(data: bytes, chunk: int) -> list[bytes]:
+    return [data[i : i + chunk] for i in range(0, len(data), chunk)]
+
+
+def feed_list(chunks: list[bytes]) -> int:
+    d = BulkDecoder()
+    feed = d.feed
+    n = 0
+    for c in chunks:
+        if feed(c):
+            n += 1
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    args = ap.parse_args()
+    reps = 2 if args.quick else 3
+    n_small = 200_000 if args.quick else 1_000_000
+    backend = "isal" if "isal" in BACKENDS else "zlib"
+    print(f"CRC backend: {backend}")
+
+    # (a) 1M frames of 32-byte payloads
+    small = small_frames_stream(n_small)
+    t_fast = best_of(reps, lambda: decode_at_once(small))
+    n_base = max(n_small // 10, 1000)
+    base_data = small[: n_base * (HEADER_SIZE + 32)]
+    t_base = best_of(1, lambda: construct_only_decode(base_data)) * (n_small / n_base)
+    rate_a = n_small / t_fast
+    print(
+        f"(a) {n_small} x 32 B frames: {rate_a / 1e6:.2f} M frames/s; "
+        f"construct-only {n_small / t_base / 1e6:.3f} M frames/s; "
+        f"ratio {t_base / t_fast:.1f}x (target >= 5x, >= 0.6 M/s)"
+    )
+
+    # (b) 16 MiB frames fed at once vs one CRC pass
+    big = big_frames_stream(128 * MiB)
+    t_crc = best_of(reps, lambda: crc32(big))
+    t_dec = best_of(reps, lambda: BulkDecoder().feed(big))
+    print(
+        f"(b) {len(big) / MiB:.0f} MiB in 16 MiB frames at once: "
+        f"{len(big) / t_dec / 1e9:.2f} GB/s; CRC pass {len(big) / t_crc / 1e9:.2f} GB/s; "
+        f"ratio {t_crc / t_dec:.2f}x of one CRC pass (target >= 0.7x)"
+    )
+
+    # (c) the same stream fed in 4 KiB chunks, and linearity 32 MiB vs 256 MiB
+    def per_byte(size: int) -> tuple[float, int]:
+        data = big_frames_stream(size)[:size]
+        chunks = pre_chunk(data, 4096)
+        t = best_of(reps, lambda: feed_list(chunks))
+        return t / len(data), len(data)
+
+    pb_small, n32 = per_byte(32 * MiB)
+    pb_large, n256 = per_byte(256 * MiB)
+    print(
+        f"(c) 4 KiB feeds: {1 / pb_small / 1e9:.2f} GB/s at {n32 // MiB} MiB, "
+        f"{1 / pb_large / 1e9:.2f} GB/s at {n256 // MiB} MiB; per-byte cost ratio "
+        f"{pb_large / pb_small:.2f} (target >= 2 GB/s, ratio <= 1.25)"
+    )
+
+
+if __name__ == "__main__":
+    main()
