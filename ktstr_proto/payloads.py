@@ -362,7 +362,9 @@ def encode_snapshot_reply(value: SnapshotReply, profile: str | Profile | None = 
     return out
 
 
-def decode_snapshot_reply(payload: BytesLike, profile: str | Profile | None = None) -> SnapshotReply:
+def decode_snapshot_reply(
+    payload: BytesLike, profile: str | Profile | None = None
+) -> SnapshotReply:
     """72 (E3) or 520 (E4+) bytes; status 1 OK or 2 ERR."""
     size = get_profile(profile).snapshot_reason_len
     _need(payload, 8 + size, "SnapshotReply")

@@ -219,3 +219,37 @@ def test_serial_only_profile_has_no_bulk_decoder() -> None:
         BulkDecoder("ktstr-0.4")
     with pytest.raises(ProfileError, match="unknown profile"):
         BulkDecoder("ktstr-9.9")
+
+
+@settings(max_examples=150)
+@given(st.data())
+def test_forward_scan_with_a_tiny_waiting_budget_still_matches_upstream(
+    data: st.DataObject,
+) -> None:
+    from unittest import mock
+
+    from ktstr_host import forward_scan
+
+    stream = data.draw(bulk_streams(cap=SMALL_CAP, max_pieces=20))
+    chunks = data.draw(splits(stream))
+    with mock.patch.object(forward_scan, "MAX_WAITING", 1):
+        run_split(PROFILES["ktstr-0.44"], chunks)
+
+
+@pytest.mark.parametrize("profile", ["ktstr-0.15", "ktstr-0.44"])
+def test_large_frame_in_small_feeds_is_crc_checked_once(profile: str) -> None:
+    """No quadratic rescans: a 1 MiB frame fed 1 KiB at a time costs one CRC pass."""
+    crc_bytes = 0
+
+    def counting_crc(buf: object) -> int:
+        nonlocal crc_bytes
+        view = memoryview(buf)  # type: ignore[arg-type]
+        crc_bytes += view.nbytes
+        return zlib.crc32(view)
+
+    payload = bytes(range(256)) * 4096
+    stream = build_header(MsgType.WPROF_TRACE, len(payload), zlib.crc32(payload)) + payload
+    d = BulkDecoder(profile, crc=counting_crc)
+    got = [e for i in range(0, len(stream), 1024) for e in d.feed(stream[i : i + 1024])]
+    assert len(got) == 1 and isinstance(got[0], Frame) and got[0].crc_ok
+    assert crc_bytes == len(payload)
