@@ -1,0 +1,1 @@
+"""pyserial URL handlers of ktstr-py (``ktstrreplay://``); registered by ``ktstr_host``."""
