@@ -12,7 +12,6 @@ import io
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -25,12 +24,23 @@ from ktstr_proto.transcript import (
     Header,
     LineDecoder,
     Mark,
+    Transcript,
     TranscriptError,
     check_chunk,
     decode_header,
     encode_event,
     encode_header,
 )
+
+__all__ = [
+    "MAX_LINE",
+    "PathLike",
+    "Transcript",
+    "TranscriptReader",
+    "TranscriptWriter",
+    "read_transcript",
+    "write_transcript",
+]
 
 MAX_LINE = 64 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -118,36 +128,6 @@ class TranscriptReader:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-@dataclass
-class Transcript:
-    """A whole transcript in memory: for fixtures, tests and small recordings."""
-
-    header: Header
-    events: list[Event] = field(default_factory=list)
-
-    @property
-    def chunks(self) -> list[Chunk]:
-        return [e for e in self.events if isinstance(e, Chunk)]
-
-    @property
-    def marks(self) -> list[Mark]:
-        return [e for e in self.events if isinstance(e, Mark)]
-
-    def channel_bytes(self, channel: str, direction: Direction = "g2h") -> bytes:
-        """Everything one channel carried in one direction, concatenated."""
-        return b"".join(
-            c.data for c in self.chunks if c.channel == channel and c.direction == direction
-        )
-
-    def mark(self, name: str) -> Mark | None:
-        """The last mark called ``name``."""
-        found = [m for m in self.marks if m.name == name]
-        return found[-1] if found else None
-
-    def duration(self) -> float:
-        return self.events[-1].t if self.events else 0.0
 
 
 def read_transcript(source: PathLike | IO[bytes]) -> Transcript:

@@ -94,6 +94,36 @@ class Mark:
 Event = Chunk | Mark
 
 
+@dataclass
+class Transcript:
+    """A whole transcript in memory: for fixtures, tests and small recordings."""
+
+    header: Header
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return [e for e in self.events if isinstance(e, Chunk)]
+
+    @property
+    def marks(self) -> list[Mark]:
+        return [e for e in self.events if isinstance(e, Mark)]
+
+    def channel_bytes(self, channel: str, direction: Direction = "g2h") -> bytes:
+        """Everything one channel carried in one direction, concatenated."""
+        return b"".join(
+            c.data for c in self.chunks if c.channel == channel and c.direction == direction
+        )
+
+    def mark(self, name: str) -> Mark | None:
+        """The last mark called ``name``."""
+        found = [m for m in self.marks if m.name == name]
+        return found[-1] if found else None
+
+    def duration(self) -> float:
+        return self.events[-1].t if self.events else 0.0
+
+
 # ---- encoding ----------------------------------------------------------------------
 
 
