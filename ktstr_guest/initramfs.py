@@ -29,7 +29,7 @@ from ktstr_proto.errors import KtstrError, UsageError
 
 from .cpio import CpioWriter
 
-Channel: TypeAlias = Literal["bulk", "com1", "com2", "stats"]
+Channel: TypeAlias = Literal["bulk", "com1", "com2", "stats", "hvc0"]
 PowerMethod: TypeAlias = Literal["poweroff", "reboot"]
 
 FATAL_MARKER = b"ktstr-guest-init: FATAL: "
@@ -39,7 +39,7 @@ VIRTIO_MODULES = ("virtio_pci", "virtio_console")
 """Drivers the guest needs; their dependencies are added from ``modules.dep``."""
 
 PORT_NAMES: dict[str, str] = {"bulk": "ktstr-bulk", "stats": "ktstr-stats"}
-SERIAL_DEVICES: dict[str, str] = {"com1": "/dev/ttyS0", "com2": "/dev/ttyS1"}
+SERIAL_DEVICES: dict[str, str] = {"com1": "/dev/ttyS0", "com2": "/dev/ttyS1", "hvc0": "/dev/hvc0"}
 CONSOLE_PORT_NAME = "ktstr-console"
 DEFAULT_PORT_TIMEOUT_S = 30.0
 _APPLETS = (
@@ -82,7 +82,7 @@ class Write:
     data: bytes
 
     def __post_init__(self) -> None:
-        if self.channel not in ("bulk", "com1", "com2", "stats"):
+        if self.channel not in ("bulk", "com1", "com2", "stats", "hvc0"):
             raise UsageError(f"unknown channel {self.channel!r}")
         if not isinstance(self.data, bytes):
             raise UsageError("Write.data must be bytes")

@@ -20,7 +20,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -294,7 +294,7 @@ class Recorder:
 
 def import_captures(
     profile: str,
-    captures: dict[str, PathLike],
+    captures: Mapping[str, PathLike],
     *,
     chunk_size: int = 65536,
     meta: dict[str, object] | None = None,

@@ -33,7 +33,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -278,9 +278,15 @@ class _Session:
     """One QEMU process and the capture of its channels."""
 
     def __init__(
-        self, config: VmConfig, run_dir: Path, sock_path: Path, wakes: Sequence[HostWake]
+        self,
+        config: VmConfig,
+        run_dir: Path,
+        sock_path: Path,
+        wakes: Sequence[HostWake],
+        on_chunk: Callable[[str, Chunk], None] | None = None,
     ) -> None:
         self.config = config
+        self.on_chunk = on_chunk
         self.wakes = list(wakes)
         self.fds: dict[str, int] = {}
         for name in FILE_CHANNELS:
@@ -307,7 +313,10 @@ class _Session:
 
     def _add(self, channel: str, direction: Direction, data: bytes) -> None:
         assert self.run is not None
-        self.run.channels[channel].append(Chunk(time.monotonic(), direction, data))
+        chunk = Chunk(time.monotonic(), direction, data)
+        self.run.channels[channel].append(chunk)
+        if self.on_chunk is not None:
+            self.on_chunk(channel, chunk)
         if direction == "g2h":
             self.received[channel] += len(data)
 
@@ -396,6 +405,7 @@ def run_vm(
     request_dump_at: float | None = None,
     check: bool = True,
     run_dir: Path | None = None,
+    on_chunk: Callable[[str, Chunk], None] | None = None,
 ) -> VmRun:
     """Boot the VM, record every channel until QEMU exits or ``timeout_s`` passes.
 
@@ -403,6 +413,7 @@ def run_vm(
     ``check`` (the default) a timeout raises :class:`VmTimeoutError`, a non-zero QEMU exit
     :class:`QemuError` and a guest FATAL line :class:`GuestInitError`; each carries the
     :class:`VmRun`. ``run_dir`` keeps the channel files there instead of a temporary directory.
+    ``on_chunk(channel, chunk)`` sees every chunk as it is captured (live decoding).
     """
     qemu = config.qemu if config.qemu is not None else find_qemu()
     if not os.access(config.kernel, os.R_OK):
@@ -419,7 +430,7 @@ def run_vm(
         else:
             initramfs = config.initramfs
         sock = Path(tmp) / "hvc0.sock"
-        session = _Session(config, where, sock, schedule)
+        session = _Session(config, where, sock, schedule, on_chunk)
         try:
             cmd = qemu_command(config, qemu, where, initramfs, sock)
             run = session.play(cmd, where / "qemu.log")

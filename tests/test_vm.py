@@ -12,7 +12,6 @@ import shutil
 import stat
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,13 +54,8 @@ from ktstr_proto.errors import KtstrError, UsageError
 from ktstr_proto.frame import build_frame
 from ktstr_proto.tags import MsgType
 
-
-def _unavailable(reason: str) -> None:
-    """Skip locally; under CI a missing VM prerequisite is a failure."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {reason}")
-    pytest.skip(reason)
-
+from . import vm_support
+from .vm_support import VmEnv, unavailable
 
 # --------------------------------------------------------------------------- cpio
 
@@ -81,7 +75,7 @@ def _sample_archive(with_device: bool) -> bytes:
 def _cpio() -> str:
     found = shutil.which("cpio")
     if found is None:
-        _unavailable("the system `cpio` program is not installed")
+        unavailable("the system `cpio` program is not installed")
     assert found is not None
     return found
 
@@ -237,7 +231,7 @@ def test_rendered_init_is_valid_shell() -> None:
     assert init.index('BULK="$(wait_port ktstr-bulk)"') < init.index("cat /ktstr/data/0000.bin")
     shell = shutil.which("sh") or "/bin/sh"
     if not Path(shell).exists():
-        _unavailable("no POSIX sh to syntax-check /init with")
+        unavailable("no POSIX sh to syntax-check /init with")
     subprocess.run([shell, "-n"], input=init.encode(), check=True)
 
 
@@ -282,21 +276,9 @@ def test_cmdline_quiet_by_default() -> None:
 # --------------------------------------------------------------------------- real VM
 
 
-@dataclass(frozen=True)
-class VmEnv:
-    kernel: Kernel
-    busybox: Path
-
-
 @pytest.fixture(scope="module")
 def vm_env() -> VmEnv:
-    try:
-        find_qemu()
-        kernel = find_kernel()
-        busybox = find_busybox()
-    except KtstrError as exc:
-        _unavailable(str(exc))
-    return VmEnv(kernel, busybox)
+    return vm_support.vm_env()
 
 
 def _boot(

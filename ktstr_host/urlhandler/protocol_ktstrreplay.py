@@ -90,6 +90,14 @@ def acquire(spec: ReplayUrl) -> Replayer:
         return replayer
 
 
+def register_session(name: str, replayer: Replayer) -> None:
+    """Share an existing replayer: ports opened with ``?session=NAME`` use it."""
+    with _lock:
+        if name in _sessions:
+            raise SerialException(f"replay session {name!r} already exists")
+        _sessions[name] = (replayer, 1)
+
+
 def release(session: str) -> None:
     with _lock:
         entry = _sessions.get(session)

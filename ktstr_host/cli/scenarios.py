@@ -1,0 +1,38 @@
+"""``ktstr-host scenarios`` and ``ktstr-host synth``: the built-in guest runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ktstr_guest.scenarios import SCENARIOS, get_scenario, synthetic_transcript
+
+from ..transcript_io import write_transcript
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("scenarios", help="list the built-in scenarios")
+    p.set_defaults(run=run_list)
+    q: argparse.ArgumentParser = sub.add_parser(
+        "synth", help="write the synthetic transcript of a scenario"
+    )
+    q.add_argument("scenario", help="a name from `ktstr-host scenarios`")
+    q.add_argument("--out", required=True, metavar="T.jsonl")
+    q.set_defaults(run=run_synth)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    for name, make in SCENARIOS.items():
+        s = make()
+        vm = "" if s.vm else "  (synthetic only)"
+        sys.stdout.write(f"{name:<28} {s.profile:<12} {s.description}{vm}\n")
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    scenario = get_scenario(args.scenario)
+    transcript = synthetic_transcript(scenario)
+    write_transcript(args.out, transcript)
+    sys.stdout.write(f"wrote {args.out}: {len(transcript.events)} events\n")
+    return 0

@@ -1,0 +1,102 @@
+"""``ktstr-host vm run SCENARIO``: boot a scenario under QEMU, record, decode, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ktstr_guest.scenarios import get_scenario
+from ktstr_proto.errors import UsageError
+from ktstr_proto.transcript import Chunk
+
+from ..live import LiveDecoder
+from ..result_builder import build_run_result
+from ..transcript_io import write_transcript
+from ..vm import Kernel, find_kernel
+from ..vm_record import record_scenario
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("vm", help="real-VM runs under QEMU")
+    vm_sub = p.add_subparsers(dest="vm_command", required=True, metavar="VM_COMMAND")
+    r: argparse.ArgumentParser = vm_sub.add_parser(
+        "run",
+        help="boot a scenario, record all channels, decode live, print the report",
+        description="Exit status: 0 passed, 1 failed, 2 QEMU/kernel/argument problems.",
+    )
+    r.add_argument("scenario", help="a name from `ktstr-host scenarios`")
+    r.add_argument(
+        "--kernel", metavar="VMLINUZ", help="kernel image (default: /boot's cloud kernel)"
+    )
+    r.add_argument("--modules", metavar="DIR", help="its module tree (default: /lib/modules/VER)")
+    r.add_argument("--out", metavar="T.jsonl", help="write the transcript here")
+    r.add_argument(
+        "--request-dump-at",
+        type=float,
+        metavar="S",
+        help="send a 0xD1 dump request on hvc0 S seconds after start",
+    )
+    r.add_argument(
+        "--accel",
+        default="tcg",
+        choices=["tcg", "kvm"],
+        help="QEMU accelerator (default tcg; nested KVM hangs on some hosts)",
+    )
+    r.add_argument("--timeout", type=float, metavar="S", help="kill the VM after S seconds")
+    r.add_argument("--json", action="store_true", help="print the result as JSON")
+    r.add_argument("--quiet", action="store_true", help="no live event lines")
+    r.set_defaults(run=run)
+
+
+def _kernel(args: argparse.Namespace) -> Kernel:
+    if not args.kernel:
+        return find_kernel()
+    image = Path(args.kernel)
+    if not image.is_file():
+        raise UsageError(f"{image}: no such kernel image")
+    version = image.name.removeprefix("vmlinuz-")
+    mods = Path(args.modules) if args.modules else Path("/lib/modules") / version
+    return Kernel(image, version, mods if mods.is_dir() else None)
+
+
+def run(args: argparse.Namespace) -> int:
+    scenario = get_scenario(args.scenario)
+    if not scenario.vm:
+        raise UsageError(f"scenario {scenario.name!r} is synthetic only (no VM support)")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    live = LiveDecoder(scenario.profile)
+    err = sys.stderr
+
+    def show(chunk: Chunk) -> None:
+        if not args.quiet:
+            for line in live.feed(chunk):
+                err.write(f"{chunk.t:>10.6f}  {line}\n")
+
+    kernel = _kernel(args)
+    err.write(f"booting {scenario.name} on {kernel.version} ({args.accel})\n")
+    rec = record_scenario(
+        scenario,
+        kernel=kernel,
+        accel=args.accel,
+        timeout_s=args.timeout,
+        request_dump_at=args.request_dump_at,
+        on_chunk=show,
+    )
+    if args.out:
+        write_transcript(args.out, rec.transcript)
+    result = build_run_result(rec.transcript)
+    boot = rec.run.boot_to_first_bulk_s
+    err.write(
+        f"QEMU exit {rec.run.exit_status}{' (timed out)' if rec.run.timed_out else ''}; "
+        f"boot to first bulk byte {boot if boot is None else f'{boot:.2f} s'}; "
+        f"total {rec.run.total_s:.2f} s\n"
+    )
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    else:
+        sys.stdout.write(result.render())
+    return result.status.exit_status
