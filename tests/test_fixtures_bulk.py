@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,16 +11,6 @@ from ktstr_host.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "fixtures" / "bulk").glob("*.bin"))
-
-
-def test_fixtures_are_up_to_date() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "fixtures" / "make_bulk_fixtures.py")],
-        capture_output=True,
-        check=False,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
