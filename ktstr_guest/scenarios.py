@@ -118,8 +118,18 @@ def _serial(writes: Sequence[console.ConsoleWrite]) -> list[Step]:
     return [Write(w.channel, w.data) for w in writes]
 
 
-def _boot(w: GuestBulkWriter) -> list[Step]:
+def sysrq_dump_poller() -> OnWake:
+    """The guest's hvc0 poller: a 0xD1 from the host makes the kernel dump on COM1."""
+    dump = console.sysrq_dump(
+        cpu_states=["CPU 0   : nr_run=1 flags=0x0 cpu_rel=0 ops_qseq=7 pnt_seq=5"],
+        onlcr_enabled=False,
+    )
+    return OnWake(WakeByte.DUMP, tuple(_serial(dump)))
+
+
+def _boot(w: GuestBulkWriter, *, poller: bool = True) -> list[Step]:
     return [
+        *([sysrq_dump_poller()] if poller else []),
         _bulk(w.kern_addrs(KernAddrs(0x1000000, 0xFFFF888000000000, 0xFFFFFFFF81000000))),
         _bulk(w.sys_rdy()),
         _bulk(w.lifecycle(LifecyclePhase.INIT_STARTED)),
@@ -372,15 +382,12 @@ def host_timeout(profile: str = "ktstr-0.15") -> Scenario:
 
 def dump_on_request(profile: str = "ktstr-0.15") -> Scenario:
     w = GuestBulkWriter(profile)
-    dump = console.sysrq_dump(
-        cpu_states=["CPU 0   : nr_run=1 flags=0x0 cpu_rel=0 ops_qseq=7 pnt_seq=5"],
-        onlcr_enabled=False,
-    )
+    poller = sysrq_dump_poller()
     steps: list[Step] = [
-        *_boot(w),
+        *_boot(w, poller=False),
         *_payload_start(w),
         WaitWake(WakeByte.DUMP, 30.0),
-        *_serial(dump),
+        *poller.steps,
         *_payload_end(w, b"workload: done after the dump\n"),
         *_finish(w, _pass_result(profile), 0),
     ]
@@ -454,43 +461,131 @@ def shell_exec(profile: str = "ktstr-0.15") -> Scenario:
     )
 
 
+def _legacy(*lines: str) -> Write:
+    """0.4.9 COM2 sentinel lines, one write (what userspace writes; the tty adds CR)."""
+    return Write("com2", "".join(f"{line}\n" for line in lines).encode())
+
+
+def _legacy_result(passed: bool, message: str = "") -> list[str]:
+    details = f'[{{"kind":"Other","message":"{message}"}}]' if message else "[]"
+    body = f'{{"passed":{str(passed).lower()},"skipped":false,"details":{details},"stats":{{}}}}'
+    return ["===KTSTR_TEST_RESULT_START===", body, "===KTSTR_TEST_RESULT_END==="]
+
+
+LEGACY_START = (SENTINEL_INIT_STARTED, SENTINEL_PAYLOAD_STARTING)
+
+
 def legacy_run(profile: str = "ktstr-0.4") -> Scenario:
-    json_result = '{"passed":true,"skipped":false,"details":[],"stats":{}}'
-    lines = [
-        SENTINEL_INIT_STARTED,
-        SENTINEL_PAYLOAD_STARTING,
-        "workload: 8 workers",
-        "===KTSTR_TEST_RESULT_START===",
-        json_result,
-        "===KTSTR_TEST_RESULT_END===",
-        "KTSTR_EXIT=0",
+    steps: list[Step] = [
+        _legacy(*LEGACY_START, "workload: 8 workers", *_legacy_result(True), "KTSTR_EXIT=0"),
+        PowerOff(),
     ]
-    steps: list[Step] = [Write("com2", "".join(f"{line}\n" for line in lines).encode()), PowerOff()]
     return Scenario(
         "legacy-0.4.9",
         "a ktstr 0.4.9 guest: sentinels and the JSON result on COM2",
         profile,
         GuestScript(tuple(steps)),
-        Expected("pass", verdict="Pass", exit_code=0),
+        Expected("pass", verdict="Pass", exit_code=0, stdout_contains="workload: 8 workers"),
     )
 
 
 def legacy_scheduler_died(profile: str = "ktstr-0.4") -> Scenario:
-    lines = [
-        SENTINEL_INIT_STARTED,
-        "===SCHED_OUTPUT_START===",
-        "scx_simple: load failed",
-        "===SCHED_OUTPUT_END===",
-        "SCHEDULER_DIED",
-        "KTSTR_EXIT=1",
+    steps: list[Step] = [
+        _legacy(
+            SENTINEL_INIT_STARTED,
+            "===SCHED_OUTPUT_START===",
+            "scx_simple: load failed",
+            "===SCHED_OUTPUT_END===",
+            "SCHEDULER_DIED",
+            "KTSTR_EXIT=1",
+        ),
+        PowerOff(),
     ]
-    steps: list[Step] = [Write("com2", "".join(f"{line}\n" for line in lines).encode()), PowerOff()]
     return Scenario(
         "legacy-scheduler-died",
         "a ktstr 0.4.9 guest whose scheduler died at start-up",
         profile,
         GuestScript(tuple(steps)),
         Expected("fail", exit_code=1, scheduler_died=True, stage=STAGE_INIT_STARTED_NO_PAYLOAD),
+    )
+
+
+def legacy_scheduler_crash_with_dump(profile: str = "ktstr-0.4") -> Scenario:
+    dump = console.exit_dump(ExitKind.ERROR_BPF, msg=DUMP_MSG, onlcr_enabled=False)
+    steps: list[Step] = [
+        _legacy(*LEGACY_START),
+        *_serial(dump),
+        _legacy(
+            "===SCHED_OUTPUT_START===",
+            f"scx_bpf_error ({DUMP_MSG})",
+            "===SCHED_OUTPUT_END===",
+            *_legacy_result(False, "scheduler crashed"),
+            "KTSTR_EXIT=1",
+        ),
+        PowerOff(),
+    ]
+    return Scenario(
+        "legacy-scheduler-crash-with-dump",
+        "a ktstr 0.4.9 guest whose scheduler crashed: dump on COM1, failing JSON result",
+        profile,
+        GuestScript(tuple(steps)),
+        Expected(
+            "fail",
+            verdict="Fail",
+            exit_code=1,
+            has_dump=True,
+            dump_exit_reason=f"scx_bpf_error ({DUMP_MSG})",
+        ),
+    )
+
+
+def legacy_guest_panic(profile: str = "ktstr-0.4") -> Scenario:
+    steps: list[Step] = [
+        _legacy(*LEGACY_START),
+        *_serial(console.rust_panic(PANIC_INFO, PANIC_BACKTRACE, onlcr_enabled=False)),
+        PowerOff("reboot"),
+    ]
+    return Scenario(
+        "legacy-guest-panic",
+        "a ktstr 0.4.9 guest whose init panicked",
+        profile,
+        GuestScript(tuple(steps)),
+        Expected(
+            "fail",
+            crash_message="panicked at src/scenario/ops/mod.rs:812:14:",
+            stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
+        ),
+    )
+
+
+def legacy_native_fault(profile: str = "ktstr-0.4") -> Scenario:
+    steps: list[Step] = [
+        _legacy(*LEGACY_START),
+        *_serial(console.native_fault(FaultSignal.SIGBUS, 0xDEAD000, onlcr_enabled=False)),
+        PowerOff("reboot"),
+    ]
+    return Scenario(
+        "legacy-native-fault",
+        "a ktstr 0.4.9 guest killed by SIGBUS",
+        profile,
+        GuestScript(tuple(steps)),
+        Expected(
+            "fail",
+            crash_message="fatal signal SIGBUS at addr 0x000000000dead000",
+            stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
+        ),
+    )
+
+
+def legacy_timeout(profile: str = "ktstr-0.4") -> Scenario:
+    steps: list[Step] = [_legacy(*LEGACY_START, "workload: still running"), Hang()]
+    return Scenario(
+        "legacy-timeout",
+        "a ktstr 0.4.9 guest that never finishes: the host kills it at the deadline",
+        profile,
+        GuestScript(tuple(steps)),
+        Expected("fail", timed_out=True, stage=STAGE_PAYLOAD_STARTED_NO_RESULT),
+        timeout_s=8.0,
     )
 
 
@@ -510,6 +605,10 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
         shell_exec,
         legacy_run,
         legacy_scheduler_died,
+        legacy_scheduler_crash_with_dump,
+        legacy_guest_panic,
+        legacy_native_fault,
+        legacy_timeout,
     )
 }
 

@@ -112,3 +112,14 @@ def test_cli_vm_run(
     assert main(["report", str(out)]) == 0
     wake = [c for c in Replayer(out).transcript.chunks if c.direction == "h2g"]
     assert wake == [Chunk(wake[0].t, "hvc0", "h2g", b"\xd1")]
+
+
+def test_cli_vm_run_request_dump_at(
+    env: vm_support.VmEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The guest's hvc0 poller answers a scheduled 0xD1 with a SysRq-D dump on COM1."""
+    status = main(["vm", "run", "normal-pass", "--request-dump-at", "2", "--json", "--quiet"])
+    doc = json.loads(capsys.readouterr().out)
+    assert status == 0 and doc["status"] == "pass"
+    assert doc["wake_bytes"] == ["0xd1"]
+    assert "Debug dump triggered by SysRq-D" in doc["sched_ext_dump"] and doc["dump_complete"]
