@@ -214,6 +214,19 @@ PANIC_BACKTRACE = (
     "   2: std::panicking::rust_panic_with_hook\n"
 )
 DUMP_MSG = "invalid DSQ ID 0x42"
+PANIC_EXPECTED = Expected(
+    "fail",
+    crash_message="panicked at src/scenario/ops/mod.rs:812:14:",
+    stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
+)
+
+
+def panic_steps() -> list[Step]:
+    """Init panics: head and backtrace to COM2 and COM1, then an immediate reboot."""
+    return [
+        *_serial(console.rust_panic(PANIC_INFO, PANIC_BACKTRACE, onlcr_enabled=False)),
+        PowerOff("reboot"),
+    ]
 
 
 def normal_pass(profile: str = "ktstr-0.15") -> Scenario:
@@ -323,19 +336,14 @@ def guest_panic(profile: str = "ktstr-0.15") -> Scenario:
         *_boot(w),
         *_payload_start(w),
         Sleep(0.1),
-        *_serial(console.rust_panic(PANIC_INFO, PANIC_BACKTRACE, onlcr_enabled=False)),
-        PowerOff("reboot"),
+        *panic_steps(),
     ]
     return Scenario(
         "guest-panic",
         "a Rust panic in the guest's init: PANIC lines on COM2 and COM1",
         profile,
         GuestScript(tuple(steps)),
-        Expected(
-            "fail",
-            crash_message="panicked at src/scenario/ops/mod.rs:812:14:",
-            stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
-        ),
+        PANIC_EXPECTED,
     )
 
 
@@ -542,19 +550,14 @@ def legacy_scheduler_crash_with_dump(profile: str = "ktstr-0.4") -> Scenario:
 def legacy_guest_panic(profile: str = "ktstr-0.4") -> Scenario:
     steps: list[Step] = [
         _legacy(*LEGACY_START),
-        *_serial(console.rust_panic(PANIC_INFO, PANIC_BACKTRACE, onlcr_enabled=False)),
-        PowerOff("reboot"),
+        *panic_steps(),
     ]
     return Scenario(
         "legacy-guest-panic",
         "a ktstr 0.4.9 guest whose init panicked",
         profile,
         GuestScript(tuple(steps)),
-        Expected(
-            "fail",
-            crash_message="panicked at src/scenario/ops/mod.rs:812:14:",
-            stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
-        ),
+        PANIC_EXPECTED,
     )
 
 
