@@ -23,9 +23,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (decode, report, validate, replay, record, scenarios, vm, export):
         module.register(sub)
-    from . import fuzz  # the fuzzing toolkit (docs/fuzzing.md)
-
-    fuzz.register(sub)
     return parser
 
 
