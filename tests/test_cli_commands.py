@@ -143,3 +143,55 @@ def test_write_then_validate_gz(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl.gz"
     write_transcript(out, synthetic_transcript(get_scenario("legacy-0.4.9")))
     assert main(["validate", str(out)]) == 0
+
+
+def test_record_cli_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import signal
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    done = threading.Event()
+
+    def guest() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"PANIC: fatal signal SIGSEGV at addr 0x0000000000000010\r\n")
+            done.wait(60)  # the guest stays connected: only a signal ends the recording
+
+    th = threading.Thread(target=guest)
+    th.start()
+    out = tmp_path / "sig.jsonl"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ktstr_host.cli",
+            "record",
+            "--com2",
+            f"socket://127.0.0.1:{port}",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the recorder has seen the line
+        if "fatal signal" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=30)
+    done.set()
+    th.join()
+    server.close()
+    assert proc.returncode == 0, err
+    assert "recorded 56 bytes" in rest
+    t = read_transcript(out)
+    assert t.channel_bytes("com2").startswith(b"PANIC: fatal signal SIGSEGV")
+
+
+def test_readme_api_sketch_runs() -> None:
+    text = (ROOT / "README.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
