@@ -181,8 +181,19 @@ def _obj(line: str, lineno: int) -> dict[str, Any]:
         raise TranscriptError(f"invalid JSON ({exc.msg} at column {exc.colno})", lineno) from None
     except RecursionError:
         raise TranscriptError("invalid JSON (nested too deeply)", lineno) from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise TranscriptError(f"invalid JSON ({exc})", lineno) from None
     if not isinstance(doc, dict):
         raise TranscriptError(f"expected a JSON object, got {type(doc).__name__}", lineno)
+    if "\\u" in line:  # only \u escapes can smuggle in lone surrogates
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise TranscriptError(
+                "a string holds a lone surrogate (not valid UTF-8); binary data belongs in "
+                "'b64'",
+                lineno,
+            ) from None
     return doc
 
 
@@ -247,6 +258,10 @@ class LineDecoder:
     def decode(self, line: str, lineno: int) -> Event:
         doc = _obj(line, lineno)
         t = _field(doc, "t", (int, float), lineno)
+        try:
+            t = float(t)
+        except OverflowError:
+            raise TranscriptError("time is too large", lineno) from None
         if not math.isfinite(t) or t < 0:
             raise TranscriptError(f"time must be a finite number >= 0, got {t}", lineno)
         if t < self._last_t:
