@@ -190,8 +190,7 @@ def _obj(line: str, lineno: int) -> dict[str, Any]:
             json.dumps(doc, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise TranscriptError(
-                "a string holds a lone surrogate (not valid UTF-8); binary data belongs in "
-                "'b64'",
+                "a string holds a lone surrogate (not valid UTF-8); binary data belongs in 'b64'",
                 lineno,
             ) from None
     return doc

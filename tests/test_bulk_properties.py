@@ -13,12 +13,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from ktstr_guest.strategies import bulk_streams, splits, valid_frames
 from ktstr_host.bulk import BulkDecoder, parse_tlv_stream, scan_tlv_stream
 from ktstr_host.events import Dropped, Frame
+from ktstr_host.fuzzing.reference import ReferenceAssembler, reference_parse
 from ktstr_proto import crc as crcmod
 from ktstr_proto.frame import build_header
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.tags import MsgType
-
-from .reference_assembler import ReferenceAssembler, reference_parse
 
 SMALL_CAP = 256
 PROFILES = {

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from ktstr_proto.errors import KtstrError
 
-from . import decode, export, record, replay, report, scenarios, validate, vm
+from . import decode, export, fuzz, record, replay, report, scenarios, validate, vm
 
 
 class CliError(Exception):
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ktstr-host", description="Decode, record and replay ktstr guest<->host traffic."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (decode, report, validate, replay, record, scenarios, vm, export):
+    for module in (decode, report, validate, replay, record, scenarios, vm, export, fuzz):
         module.register(sub)
     return parser
 

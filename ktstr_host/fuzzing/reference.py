@@ -2,7 +2,8 @@
 
 It keeps one growing buffer and re-scans it exactly as ``HostAssembler::feed`` and
 ``find_next_valid_frame`` do, with no optimisation, so the real decoder can be checked
-against it frame by frame and pending count by pending count.
+against it frame by frame and pending count by pending count: the oracle of the fuzz
+harnesses and of ``tests/test_bulk_properties.py``.
 """
 
 from __future__ import annotations
