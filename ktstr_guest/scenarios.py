@@ -699,7 +699,7 @@ class _Sim:
             if action is not None:
                 at = max(t, action.at_s)
                 self.host_send(action, at)
-                _Sim.run(self, step.steps, at + 0.01)
+                self.run(step.steps, at + 0.01)
             return t
         if isinstance(step, DieMidFrame):
             t = self.write(t, "bulk", step.frame[: step.keep])
