@@ -60,7 +60,7 @@ def main() -> None:
     lines = raw.splitlines()[1:]
 
     def read() -> None:
-        with TranscriptReader(io.BufferedReader(io.BytesIO(raw))) as r:  # type: ignore[arg-type]
+        with TranscriptReader(io.BufferedReader(io.BytesIO(raw))) as r:
             for _ in r:
                 pass
 
