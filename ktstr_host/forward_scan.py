@@ -3,13 +3,17 @@
 ``find(...)`` returns the first stream offset ``s >= start`` where a valid frame starts:
 a whole header with pad 0, length <= cap and a known tag, its whole payload buffered,
 and a matching CRC. Upstream rescans its buffer on every feed; this memo remembers what
-it already classified, so a large frame arriving in small feeds costs linear time:
+it already classified, so any input costs linear time in the bytes fed:
 
 * positions below ``scan_pos`` are classified for good (their bytes never change);
-* a plausible header whose payload is still missing waits in a heap keyed by its end;
-* a complete candidate is CRC-checked only when it is the smallest one left, and at most
-  once. At most ``MAX_WAITING`` headers wait; past that the scan stops advancing at the
-  first unrecorded one and rescans from there (bounded memory, linear work per feed).
+* a plausible header whose payload is still missing waits in a heap keyed by the end
+  of its frame, packed into one int (``end << 48 | start``) to keep the index small;
+* a complete candidate is CRC-checked only when it is the smallest one left, and at
+  most once.
+
+Plausible waiting headers are at least 16 bytes apart (a header 8 bytes after another
+has length 0 and is complete at once), so the index holds at most one entry per 16
+buffered bytes.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from ktstr_proto.crc import Crc32
 from ktstr_proto.frame import HEADER_SIZE
 
 _unpack = struct.Struct("<IIII").unpack_from
-
-MAX_WAITING = 65536
+_SHIFT = 48
+_LOW = (1 << _SHIFT) - 1
 
 
 class ForwardScanner:
@@ -41,9 +45,9 @@ class ForwardScanner:
     def reset(self) -> None:
         """Forget everything (the buffer was cleared or handed back)."""
         self._scan_pos = 0
-        self._ready: list[int] = []  # complete candidates, CRC not yet known valid
+        self._ready: list[int] = []  # complete candidates (starts), CRC not checked yet
         self._valid: set[int] = set()  # candidates whose CRC matched
-        self._waiting: list[tuple[int, int]] = []  # (frame end, start), payload missing
+        self._waiting: list[int] = []  # end << 48 | start, payload still missing
 
     def find(self, mv: memoryview, base: int, start: int, end: int) -> int | None:
         """First valid frame start at or after stream offset ``start``, or ``None``.
@@ -53,8 +57,9 @@ class ForwardScanner:
         """
         self._scan_pos = max(self._scan_pos, start)
         waiting, ready = self._waiting, self._ready
-        while waiting and waiting[0][0] <= end:
-            heapq.heappush(ready, heapq.heappop(waiting)[1])
+        limit = (end + 1) << _SHIFT
+        while waiting and waiting[0] < limit:
+            heapq.heappush(ready, heapq.heappop(waiting) & _LOW)
         while ready:
             s = ready[0]
             if s >= start and (s in self._valid or self._crc_ok(mv, base, s)):
@@ -78,7 +83,6 @@ class ForwardScanner:
             self._scan_pos = last + 1
             return None
         cap, crc, waiting = self._cap, self._crc, self._waiting
-        blocked: int | None = None
         for m in self._tag_re.finditer(mv, pos - base, last - base + 4):
             i = m.start()
             _, length, want, pad = _unpack(mv, i)
@@ -87,18 +91,12 @@ class ForwardScanner:
             s = base + i
             frame_end = s + HEADER_SIZE + length
             if frame_end > end:
-                if blocked is None and len(waiting) < MAX_WAITING:
-                    heapq.heappush(waiting, (frame_end, s))
-                elif blocked is None:
-                    blocked = s
+                heapq.heappush(waiting, (frame_end << _SHIFT) | s)
                 continue
             if crc(mv[i + HEADER_SIZE : i + HEADER_SIZE + length]) == want:
-                if blocked is None:
-                    self._scan_pos = s + 1
-                    heapq.heappush(self._ready, s)
-                    self._valid.add(s)
-                else:
-                    self._scan_pos = blocked
+                self._scan_pos = s + 1
+                heapq.heappush(self._ready, s)
+                self._valid.add(s)
                 return s
-        self._scan_pos = blocked if blocked is not None else last + 1
+        self._scan_pos = last + 1
         return None

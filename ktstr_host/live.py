@@ -7,6 +7,8 @@ frames, serial lines) and returns one printable line per event. Used by
 
 from __future__ import annotations
 
+import re
+
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.transcript import Chunk
 
@@ -25,17 +27,25 @@ from .serial import (
     SerialEvent,
 )
 
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Guest text made safe for a terminal: control characters (escape sequences
+    included) shown as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 def _serial_line(channel: str, event: SerialEvent) -> str | None:
     if isinstance(event, Line):
-        return f"{channel:<5} {event.offset:>10}  {event.text.rstrip(chr(13))}"
+        return f"{channel:<5} {event.offset:>10}  {printable(event.text.rstrip(chr(13)))}"
     if isinstance(event, PanicHead):
-        return f"{channel:<5} {event.offset:>10}  ** PANIC: {event.message}"
+        return f"{channel:<5} {event.offset:>10}  ** PANIC: {printable(event.message)}"
     if isinstance(event, FatalSignal):
         where = f"{channel:<5} {event.offset:>10}"
         return f"{where}  ** fatal signal {event.signal} at 0x{event.addr:x}"
     if isinstance(event, KernelPanic):
-        return f"{channel:<5} {event.offset:>10}  ** kernel panic: {event.message}"
+        return f"{channel:<5} {event.offset:>10}  ** kernel panic: {printable(event.message)}"
     if isinstance(event, DumpStart):
         return f"{channel:<5} {event.offset:>10}  ** sched_ext dump starts"
     if isinstance(event, DumpEnd):

@@ -139,8 +139,12 @@ class Recorder:
         *,
         on_chunk: Callable[[Chunk], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        keep: bool | None = None,
     ) -> None:
+        """``keep``: also hold every event in :attr:`transcript` (default: only when
+        there is no output file, so long recordings do not grow in memory)."""
         self.header = header
+        self._keep = (out is None) if keep is None else keep
         if out is None or isinstance(out, TranscriptWriter):
             self._writer = out
         else:
@@ -269,7 +273,8 @@ class Recorder:
         if item is None:
             self._open -= 1
             return
-        self.transcript.events.append(item)
+        if self._keep:
+            self.transcript.events.append(item)
         if self._writer is not None:
             self._writer.write(item)
         if isinstance(item, Chunk):
@@ -298,10 +303,12 @@ def import_captures(
     *,
     chunk_size: int = 65536,
     meta: dict[str, object] | None = None,
+    host_to_guest: tuple[str, ...] = (),
 ) -> Transcript:
     """A transcript from raw per-channel capture files (no timing: every chunk at t=0).
 
-    ``captures`` maps channel names (``bulk``, ``com1``, ``com2``, ``hvc0``...) to files.
+    ``captures`` maps channel names (``bulk``, ``com1``, ``com2``, ``hvc0``...) to files;
+    channels named in ``host_to_guest`` hold what the host wrote (e.g. hvc0 wake bytes).
     """
     header = Header(
         profile,
@@ -316,6 +323,7 @@ def import_captures(
         if not p.is_file():
             raise UsageError(f"{p}: no such file")
         with open(p, "rb") as f:
+            direction: Direction = "h2g" if channel in host_to_guest else "g2h"
             while block := f.read(chunk_size):
-                t.events.append(Chunk(0.0, channel, "g2h", block))
+                t.events.append(Chunk(0.0, channel, direction, block))
     return t

@@ -107,6 +107,7 @@ class RunResult:
     kern_addrs: dict[str, Any] | None = None
     rpc_requests: list[dict[str, Any]] = field(default_factory=list)
     crash_message: str | None = None
+    initramfs_fatal: str | None = None
     fatal_signal: dict[str, Any] | None = None
     sched_ext_dump: str | None = None
     dump_complete: bool = False
@@ -169,6 +170,7 @@ class RunResult:
             "kern_addrs": self.kern_addrs,
             "rpc_requests": self.rpc_requests,
             "crash_message": self.crash_message,
+            "initramfs_fatal": self.initramfs_fatal,
             "fatal_signal": self.fatal_signal,
             "sched_ext_dump": self.sched_ext_dump,
             "dump_complete": self.dump_complete,
@@ -273,11 +275,21 @@ class RunResult:
         return "\n".join(out).rstrip() + "\n"
 
 
+MAX_LINE_CHARS = 400
+
+
+def _clip(line: str) -> str:
+    if len(line) <= MAX_LINE_CHARS:
+        return line
+    return f"{line[:MAX_LINE_CHARS]}... ({len(line) - MAX_LINE_CHARS} more characters)"
+
+
 def _tail(text: str, n: int) -> list[str]:
     lines = text.rstrip("\n").split("\n")
+    shown = [_clip(line) for line in lines[-n:]]
     if len(lines) <= n:
-        return lines
-    return [f"... ({len(lines) - n} earlier lines)", *lines[-n:]]
+        return shown
+    return [f"... ({len(lines) - n} earlier lines; --json has everything)", *shown]
 
 
 def _scenario_line(s: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ from ktstr_proto.schemas import (
     to_jsonable,
 )
 from ktstr_proto.serial import (
+    INITRAMFS_FATAL,
     STAGE_INIT_NOT_STARTED,
     STAGE_INIT_STARTED_NO_PAYLOAD,
     STAGE_PAYLOAD_STARTED_NO_RESULT,
@@ -67,6 +68,7 @@ from .serial import (
 )
 from .transcript_io import Transcript
 
+INITRAMFS_FATAL_HEAD = INITRAMFS_FATAL.split("\u2014", 1)[0].rstrip()
 SCHED_OUTPUT_START = "===SCHED_OUTPUT_START==="
 SCHED_OUTPUT_END = "===SCHED_OUTPUT_END==="
 
@@ -434,7 +436,7 @@ def _between_markers(text: str) -> str:
     end = text.rfind(SCHED_OUTPUT_END)
     if start < 0 or end < start:
         return text
-    return text[start + len(SCHED_OUTPUT_START) : end].strip("\n")
+    return text[start + len(SCHED_OUTPUT_START) : end]
 
 
 # ---- serial -----------------------------------------------------------------------------
@@ -449,9 +451,10 @@ def _serial(r: RunResult, channel: str, data: bytes) -> str:
         if isinstance(event, KernelPanic) and r.kernel_panic is None:
             r.kernel_panic = event.message
             r.cite("kernel_panic", channel, event.offset)
-        elif isinstance(event, PanicHead):
-            r.cite("crash_message", channel, event.offset)
-        elif isinstance(event, FatalSignal) and r.fatal_signal is None:
+        elif isinstance(event, PanicHead) and channel == "com2":
+            if "crash_message" not in r.provenance:  # the first PANIC: line is the one
+                r.cite("crash_message", channel, event.offset)
+        elif isinstance(event, FatalSignal) and channel == "com2" and r.fatal_signal is None:
             r.fatal_signal = {"signal": str(event.signal), "addr": f"0x{event.addr:016x}"}
             r.cite("fatal_signal", channel, event.offset)
         elif isinstance(event, DumpStart):
@@ -483,6 +486,9 @@ def _serial(r: RunResult, channel: str, data: bytes) -> str:
 
 def _console(r: RunResult, com1_text: str, com2_text: str) -> None:
     r.crash_message = extract_panic_message(com2_text)
+    at = com2_text.find(INITRAMFS_FATAL_HEAD)
+    if at >= 0:
+        r.initramfs_fatal = com2_text[at:].split("\n", 1)[0].rstrip("\r")
     r.sched_ext_dump = extract_sched_ext_dump(com1_text)
     r.dump_exit_reason = extract_exit_from_dump_trace(com1_text)
     if r.sched_ext_dump or r.sched_log:
@@ -598,9 +604,14 @@ def _legacy_test_result(r: RunResult, offset: int, lines: list[str]) -> None:
 # ---- host side and the decision ----------------------------------------------------------
 
 
+MAX_WAKE_BYTES = 64
+
+
 def _host_side(r: RunResult, marks: list[Mark], hvc0_h2g: bytes) -> None:
-    r.wake_bytes = list(hvc0_h2g)
-    if WakeByte.SHUTDOWN in hvc0_h2g:  # the watchdog's soft deadline
+    r.wake_bytes = list(hvc0_h2g[:MAX_WAKE_BYTES])
+    # In test mode a 0xD3 is the watchdog's soft deadline; in shell mode (an EXCX
+    # frame) hvc0 carries the user's keystrokes, where 0xD3 is just a UTF-8 byte.
+    if r.exec_exit_code is None and WakeByte.SHUTDOWN in hvc0_h2g:
         r.timed_out = True
         r.cite("timed_out", "hvc0", hvc0_h2g.index(WakeByte.SHUTDOWN))
     for m in marks:
@@ -623,6 +634,8 @@ def _decide(r: RunResult, com1_text: str, *, legacy: bool) -> None:
     reasons = r.reasons
     if r.kernel_panic:
         reasons.append(f"kernel panic: {r.kernel_panic}")
+    if r.initramfs_fatal:
+        reasons.append("initramfs extraction incomplete (the guest ran out of memory)")
     if r.crash_message:
         reasons.append(f"guest crashed: {r.crash_message}")
     elif r.fatal_signal:

@@ -341,6 +341,8 @@ class _Session:
             data = self.conn.recv(65536)
         except BlockingIOError:
             return
+        except OSError:  # QEMU went away (reset by peer): treat as end of hvc0
+            data = b""
         if data:
             self._add("hvc0", "g2h", data)
         else:
@@ -359,6 +361,9 @@ class _Session:
                 if self.conn.send(bytes([wake.byte])) != 1:
                     return
             except BlockingIOError:
+                return
+            except OSError:  # QEMU went away: nobody to wake any more
+                self.wakes.clear()
                 return
             self._add("hvc0", "h2g", bytes([wake.byte]))
             self.wakes.remove(wake)

@@ -49,4 +49,16 @@ def select_backend(name: str | None = None) -> Crc32:
         ) from None
 
 
-crc32: Crc32 = select_backend()
+def _default_backend() -> Crc32:
+    """The backend named by ``KTSTR_CRC`` if valid, else the fastest (with a warning)."""
+    try:
+        return select_backend()
+    except ValueError as exc:
+        import warnings
+
+        warnings.warn(f"{exc}; using the default", stacklevel=2)
+        os.environ.pop("KTSTR_CRC", None)
+        return select_backend()
+
+
+crc32: Crc32 = _default_backend()

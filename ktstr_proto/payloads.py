@@ -33,10 +33,22 @@ BytesLike = bytes | bytearray | memoryview
 
 
 class _Biased(Adapter):  # type: ignore[misc]
-    """u64 slot holding ``value + 1`` (wrapping); slot 0 means "absent" (KernAddrs E3+)."""
+    """u64 slot holding ``value + 1`` (wrapping): slot 0 decodes to ``u64::MAX``, which
+    upstream reads as "absent" (KernAddrs E3+ ``phys_base``)."""
+
+    def _decode(self, obj: int, context: Any, path: Any) -> int:
+        return (obj - 1) & U64_MAX
+
+    def _encode(self, obj: int, context: Any, path: Any) -> int:
+        return (obj + 1) & U64_MAX
+
+
+class _BiasedOptional(Adapter):  # type: ignore[misc]
+    """u64 slot holding ``value + 1``, where slot 0 means "unknown" (``None``): the E3+
+    ``_text`` slot. ``u64::MAX`` collides with "unknown", as upstream notes."""
 
     def _decode(self, obj: int, context: Any, path: Any) -> int | None:
-        return None if obj == 0 else (obj - 1) & U64_MAX
+        return None if obj == 0 else obj - 1
 
     def _encode(self, obj: int | None, context: Any, path: Any) -> int:
         return 0 if obj is None else (obj + 1) & U64_MAX
@@ -59,7 +71,7 @@ KernAddrs16Layout = Struct("phys_base" / Int64ul, "page_offset_base" / Int64ul)
 KernAddrs24Layout = Struct(
     "phys_base" / _Biased(Int64ul),
     "page_offset_base" / Int64ul,
-    "text" / _Biased(Int64ul),
+    "text" / _BiasedOptional(Int64ul),
 )
 I32Layout = Struct("code" / Int32sl)
 LifecycleHeadLayout = Struct("phase" / Int8ul)
@@ -104,11 +116,16 @@ class ScenarioEnd:
 
 @dataclass(frozen=True, slots=True)
 class KernAddrs:
-    """KADR payload. ``None`` marks an absent slot (E3+ bias encoding)."""
+    """KADR payload. ``phys_base`` is ``u64::MAX`` when absent (slot 0 under the E3+
+    bias); ``text`` is ``None`` when unknown."""
 
-    phys_base: int | None
+    phys_base: int
     page_offset_base: int
     text: int | None = None
+
+    @property
+    def phys_base_known(self) -> bool:
+        return self.phys_base != U64_MAX
 
 
 class LifecyclePhase(IntEnum):
@@ -245,13 +262,12 @@ def decode_scenario_end(payload: BytesLike, profile: str | Profile | None = None
 def encode_kern_addrs(value: KernAddrs, profile: str | Profile | None = None) -> bytes:
     size = get_profile(profile).kern_addrs_len
     _check_range("page_offset_base", value.page_offset_base, 64)
-    for name in ("phys_base", "text"):
-        v = getattr(value, name)
-        if v is not None:
-            _check_range(name, v, 64)
+    _check_range("phys_base", value.phys_base, 64)
+    if value.text is not None:
+        _check_range("text", value.text, 64)
     if size == 16:
         out: bytes = KernAddrs16Layout.build(
-            {"phys_base": value.phys_base or 0, "page_offset_base": value.page_offset_base}
+            {"phys_base": value.phys_base, "page_offset_base": value.page_offset_base}
         )
         return out
     out = KernAddrs24Layout.build(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import ProfileError
-from .tags import ALL_TAGS
+from .tags import ALL_TAGS, MsgType
 
 MiB = 1024 * 1024
 KiB = 1024
@@ -106,6 +106,7 @@ KTSTR_0_44 = Profile(
     name="ktstr-0.44",
     era="E7",
     resync="scan",
+    known_tags=ALL_TAGS - {int(MsgType.RAW_PAYLOAD_OUTPUT)},  # RAWO left the enum in E6
     wprof_chunked=True,
     sched_swap_notify=True,
     raw_payload_output=False,

@@ -274,6 +274,7 @@ class LineDecoder:
             data = doc.get("data", {})
             if not isinstance(data, dict):
                 raise TranscriptError("mark data must be an object", lineno)
+            _check_mark(name, data, lineno)
             return Mark(float(t), name, data)
         channel = _field(doc, "ch", str, lineno)
         spec = self.header.channels.get(channel)
@@ -293,6 +294,10 @@ class LineDecoder:
         has_text, has_b64 = "text" in doc, "b64" in doc
         if has_text == has_b64:
             raise TranscriptError("a chunk needs exactly one of 'text' or 'b64'", lineno)
+        if has_text and spec.kind == "binary":
+            raise TranscriptError(
+                f"channel {channel!r} is binary: its chunks are stored as 'b64'", lineno
+            )
         if has_text:
             try:
                 data = _field(doc, "text", str, lineno).encode("utf-8")
@@ -307,6 +312,22 @@ class LineDecoder:
             except (binascii.Error, ValueError):
                 raise TranscriptError("field 'b64' is not valid base64", lineno) from None
         return Chunk(float(t), channel, direction, data)
+
+
+_MARK_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "vm-exit": {"status": (int, type(None)), "timed_out": (bool,)},
+    "eof": {"channel": (str,), "reason": (str,)},
+}
+
+
+def _check_mark(name: str, data: dict[str, Any], lineno: int) -> None:
+    """Known marks carry typed fields (readers act on them); unknown marks are kept."""
+    for key, types in _MARK_FIELDS.get(name, {}).items():
+        value = data.get(key)
+        if key in data and (
+            not isinstance(value, types) or (bool not in types and isinstance(value, bool))
+        ):
+            raise TranscriptError(f"mark {name!r}: field {key!r} has the wrong type", lineno)
 
 
 def check_chunk(header: Header, chunk: Chunk) -> None:

@@ -242,3 +242,12 @@ def test_e7_crc_bad_frame_hiding_a_valid_frame_resyncs() -> None:
     got = BulkDecoder("ktstr-0.44").feed(outer)
     assert [type(e) for e in got] == [Dropped, Frame]
     assert isinstance(got[1], Frame) and got[1].tag is M.EXIT and got[1].offset == 20
+
+
+def test_e7_forward_scan_ignores_rawo_which_left_the_enum_in_e6() -> None:
+    stuck = build_header(M.STDOUT, 100, 0) + b"abc"
+    d = BulkDecoder("ktstr-0.44")
+    assert d.feed(stuck + build_frame(M.RAW_PAYLOAD_OUTPUT, b"hello")) == []
+    assert d.pending == 19 + 21
+    got = BulkDecoder("ktstr-0.44").feed(stuck + build_frame(M.EXIT, bytes(4)))
+    assert [type(e) for e in got] == [Dropped, Frame]

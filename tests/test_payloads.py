@@ -40,8 +40,11 @@ def test_scenario_end_sizes() -> None:
 
 def test_kern_addrs_bias_and_absent_slots() -> None:
     raw = bytes(24)
-    assert decode_kern_addrs(raw) == KernAddrs(None, 0, None)
-    assert encode_kern_addrs(KernAddrs(0xFFFFFFFFFFFFFFFF, 0, None)) == raw  # documented collision
+    absent = decode_kern_addrs(raw)
+    assert absent == KernAddrs(0xFFFFFFFFFFFFFFFF, 0, None) and not absent.phys_base_known
+    assert encode_kern_addrs(absent) == raw
+    # text = u64::MAX collides with "unknown" (slot 0), as upstream documents
+    assert decode_kern_addrs(encode_kern_addrs(KernAddrs(5, 0, 0xFFFFFFFFFFFFFFFF))).text is None
     with pytest.raises(PayloadError, match="must be 24 bytes"):
         decode_kern_addrs(bytes(16))
     assert decode_kern_addrs(bytes(16), "ktstr-bulk-256k") == KernAddrs(0, 0, None)

@@ -106,7 +106,8 @@ def test_sched_log_between_first_start_and_last_end() -> None:
     )
     r = run(bulk)
     assert r.sched_log is not None
-    assert r.sched_log.startswith("line one") and r.sched_log.endswith("line two")
+    # upstream slices between the first START and the last END, markers in between kept
+    assert r.sched_log == ("line one\n===SCHED_OUTPUT_END======SCHED_OUTPUT_START===line two\n")
     assert "noise" not in r.sched_log and "tail" not in r.sched_log
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -81,8 +82,13 @@ def run_record(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     recorder = Recorder(header, args.out, on_chunk=show)
-    for channel, source in sources.items():
-        recorder.add(channel, source)
+    try:
+        for channel, source in sources.items():
+            recorder.add(channel, source)
+    except BaseException:
+        recorder.close()
+        Path(args.out).unlink(missing_ok=True)  # no header-only transcript left behind
+        raise
 
     def stop(signum: int, frame: FrameType | None) -> None:
         recorder.stop()
@@ -109,6 +115,9 @@ def run_record(args: argparse.Namespace) -> int:
         for s, handler in old.items():
             signal.signal(s, handler)
     sys.stderr.write("\n")
+    if not args.quiet:
+        for line in live.close():
+            sys.stdout.write(f"{'end':>10}  {line}\n")
     total = sum(recorder.bytes_by_channel.values())
     sys.stdout.write(f"recorded {total} bytes into {args.out}\n")
     return 0

@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
     p.add_argument("--bulk", metavar="FILE", help="raw bulk (virtio port 1) bytes")
     p.add_argument("--com1", metavar="FILE", help="raw COM1 capture")
     p.add_argument("--com2", metavar="FILE", help="raw COM2 capture")
+    p.add_argument("--hvc0", metavar="FILE", help="raw bytes the host wrote on hvc0 (wake bytes)")
     p.add_argument(
         "--profile",
         help=f"protocol profile ({', '.join(profile_names())}); "
@@ -36,7 +37,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    raw = {ch: getattr(args, ch) for ch in ("bulk", "com1", "com2") if getattr(args, ch)}
+    raw = {ch: getattr(args, ch) for ch in ("bulk", "com1", "com2", "hvc0") if getattr(args, ch)}
     if args.transcript and raw:
         raise UsageError("give either a transcript or raw captures (--bulk/--com1/--com2)")
     if not args.transcript and not raw:
@@ -45,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if args.transcript:
         transcript = read_transcript(args.transcript)
     else:
-        transcript = import_captures(profile.name if profile else "ktstr-0.15", raw)
+        transcript = import_captures(
+            profile.name if profile else "ktstr-0.15", raw, host_to_guest=("hvc0",)
+        )
+    if not any(c.data for c in transcript.chunks):
+        raise UsageError("no data: every channel is empty, there is no run to report on")
     result = build_run_result(transcript, profile)
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")

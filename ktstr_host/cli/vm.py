@@ -15,7 +15,7 @@ from ktstr_proto.transcript import Chunk
 from ..live import LiveDecoder
 from ..result_builder import build_run_result
 from ..transcript_io import write_transcript
-from ..vm import Kernel, find_kernel
+from ..vm import Kernel, VmError, find_kernel
 from ..vm_record import record_scenario
 
 
@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"scenario {scenario.name!r} is synthetic only (no VM support)")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    if args.request_dump_at is not None and args.request_dump_at < 0:
+        raise UsageError("--request-dump-at must be >= 0")
     live = LiveDecoder(scenario.profile)
     err = sys.stderr
 
@@ -86,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         request_dump_at=args.request_dump_at,
         on_chunk=show,
     )
+    if rec.run.exit_status != 0 and not rec.run.timed_out:
+        tail = rec.run.qemu_output.strip().splitlines()
+        raise VmError(
+            f"QEMU exited with status {rec.run.exit_status}" + (f": {tail[-1]}" if tail else "")
+        )
     if args.out:
         write_transcript(args.out, rec.transcript)
     result = build_run_result(rec.transcript)
