@@ -4,6 +4,9 @@
 ktstr_proto, ktstr_host and ktstr_guest for coverage, then runs
 ``ktstr_host.fuzzing.targets.TARGETS[target]`` on every input. See docs/fuzzing.md.
 
+``KTSTR_FUZZ_HYPOTHESIS=1`` routes the bytes through the target's hypothesis
+``fuzz_one_input`` entry (``ktstr_host.fuzzing.hypothesis_entry``) instead.
+
 ``KTSTR_FUZZ_IGNORE="Type[:text],..."`` lets known findings pass (an exception of that
 type whose message contains ``text``), so that a long run gets past them; libFuzzer's
 ``-fork`` mode cannot re-execute a Python script.
@@ -25,8 +28,11 @@ def _ignored(exc: Exception, rules: list[tuple[str, str]]) -> bool:
 def main(target: str) -> None:
     """Fuzz ``target`` (``bulk``, ``serial``, ``payloads`` or ``transcript``)."""
     with atheris.instrument_imports(include=["ktstr_proto", "ktstr_host", "ktstr_guest"]):
+        from ktstr_host.fuzzing.hypothesis_entry import ENTRIES
         from ktstr_host.fuzzing.targets import TARGETS
     fn: Callable[[bytes], None] = TARGETS[target]
+    if os.environ.get("KTSTR_FUZZ_HYPOTHESIS"):  # bytes -> hypothesis -> target
+        fn = ENTRIES[target].hypothesis.fuzz_one_input
     spec = os.environ.get("KTSTR_FUZZ_IGNORE", "")
     rules = [(r.partition(":")[0], r.partition(":")[2]) for r in spec.split(",") if r]
 

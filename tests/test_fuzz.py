@@ -591,3 +591,15 @@ def test_cli_module_is_runnable() -> None:
         check=True,
     ).stdout
     assert "--against" in out and "--target" in out
+
+
+@pytest.mark.parametrize("target", ["bulk", "serial", "payloads", "transcript"])
+def test_hypothesis_fuzz_one_input_entries(target: str) -> None:
+    import random
+
+    from ktstr_host.fuzzing.hypothesis_entry import ENTRIES, fuzz_one_input
+
+    rng = random.Random(target)
+    for _ in range(200):
+        fuzz_one_input(target, rng.randbytes(rng.randrange(0, 600)))
+    assert callable(ENTRIES[target].hypothesis.fuzz_one_input)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ktstr_proto.profiles import profile_names
 from ktstr_proto.transcript import Chunk
 
 from ..transcript_io import TranscriptReader
@@ -41,4 +42,8 @@ def run(args: argparse.Namespace) -> int:
     for (channel, direction), (n, size) in sorted(counts.items()):
         out.write(f"  {channel:<6} {direction}  {n:>7} chunks  {size:>12} bytes\n")
     out.write(f"  marks {marks}\n")
+    if header.profile not in profile_names():
+        out.write(
+            f"  note: profile {header.profile!r} is not registered here; `report` needs --profile\n"
+        )
     return 0
