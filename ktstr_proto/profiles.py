@@ -7,6 +7,9 @@ Users may build their own with :func:`dataclasses.replace` and :func:`register_p
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,6 +23,17 @@ CapCheck = Literal["frame", "header"]
 Resync = Literal["clear", "scan"]
 TestResultEncoding = Literal["postcard-e4", "postcard-e3", "bincode", "json"]
 Transport = Literal["bulk", "serial"]
+
+
+_CHOICES: dict[str, tuple[object, ...]] = {
+    "transport": ("bulk", "serial"),
+    "cap_check": ("frame", "header"),
+    "resync": ("clear", "scan"),
+    "scenario_end_len": (8, 16),
+    "snapshot_reason_len": (64, 512),
+    "kern_addrs_len": (16, 24),
+    "test_result": ("postcard-e4", "postcard-e3", "bincode", "json"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +72,16 @@ class Profile:
     """When the E4 schema does not consume the payload exactly, try E3."""
 
     def __post_init__(self) -> None:
-        if not self.name:
+        if not isinstance(self.name, str) or not self.name:
             raise ProfileError("a profile needs a name")
         if self.transport == "bulk" and not 0 < self.cap <= 0xFFFFFFFF:
             raise ProfileError(f"profile {self.name!r}: cap must be in 1..u32::MAX")
-        if self.cap_check not in ("frame", "header"):
-            raise ProfileError(f"profile {self.name!r}: cap_check is 'frame' or 'header'")
-        if self.resync not in ("clear", "scan"):
-            raise ProfileError(f"profile {self.name!r}: resync is 'clear' or 'scan'")
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ProfileError(
+                    f"profile {self.name!r}: {name} must be one of "
+                    f"{', '.join(map(repr, allowed))}, got {getattr(self, name)!r}"
+                )
 
     @property
     def residual_limit(self) -> int | None:
@@ -152,6 +168,35 @@ def get_profile(profile: str | Profile | None = None) -> Profile:
                 f"unknown profile {profile!r}; known: {', '.join(profile_names())}"
             ) from None
     raise ProfileError(f"a profile is a name or a Profile, got {type(profile).__name__}")
+
+
+def load_profiles(path: str | os.PathLike[str]) -> list[Profile]:
+    """Register the profiles of a JSON file: a list of objects (or one object) with a
+    ``name``, an optional ``base`` profile (default ``ktstr-0.15``) and the fields to
+    change, e.g. ``{"name": "mine", "base": "ktstr-0.20", "cap": 1048576}``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ProfileError(f"cannot read profiles from {path}: {exc}") from None
+    items = doc if isinstance(doc, list) else [doc]
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ProfileError(f"{path}: each profile is an object with a 'name'")
+        fields = dict(item)
+        base = get_profile(fields.pop("base", DEFAULT_PROFILE.name))
+        if "known_tags" in fields:
+            fields["known_tags"] = frozenset(int(t) for t in fields["known_tags"])
+        unknown = set(fields) - {f.name for f in dataclasses.fields(Profile)}
+        if unknown:
+            raise ProfileError(f"{path}: unknown profile field(s) {', '.join(sorted(unknown))}")
+        try:
+            profile = dataclasses.replace(base, **fields)
+        except (TypeError, ValueError) as exc:
+            raise ProfileError(f"{path}: {exc}") from None
+        out.append(register_profile(profile, replace=True))
+    return out
 
 
 def profile_names() -> list[str]:

@@ -98,3 +98,14 @@ def test_errors_are_one_line(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_profiles_file_on_the_command_line(
+    stream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prof = tmp_path / "profiles.json"
+    prof.write_text('[{"name": "cap-8", "cap": 8}]')
+    assert main(["--profiles", str(prof), "decode", str(stream), "--profile", "cap-8"]) == 0
+    out = capsys.readouterr().out
+    # with an 8-byte cap, the 20 bytes left after the frames exceed 2 x cap: cleared
+    assert "DROP  residual-overflow  size=20" in out

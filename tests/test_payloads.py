@@ -98,3 +98,22 @@ def test_decode_fixed_is_none_for_opaque_tags() -> None:
 def test_encoders_reject_out_of_range_fields() -> None:
     with pytest.raises(UsageError, match="step_index"):
         encode_stimulus(Stimulus(0, 70000, 0, 0, 0, 0, 0))
+
+
+def test_user_profiles_are_validated_and_loadable(tmp_path: object) -> None:
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from ktstr_proto.errors import ProfileError
+    from ktstr_proto.profiles import KTSTR_0_15, get_profile, load_profiles
+
+    with pytest.raises(ProfileError, match="scenario_end_len must be one of 8, 16"):
+        dataclasses.replace(KTSTR_0_15, scenario_end_len=12)  # type: ignore[arg-type]
+    path = Path(str(tmp_path)) / "p.json"
+    path.write_text(json.dumps({"name": "tiny", "base": "ktstr-0.20", "cap": 4096}))
+    (tiny,) = load_profiles(path)
+    assert get_profile("tiny") is tiny and tiny.cap == 4096 and tiny.wprof_chunked
+    path.write_text(json.dumps({"name": "bad", "capp": 1}))
+    with pytest.raises(ProfileError, match="unknown profile field"):
+        load_profiles(path)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ktstr_proto.errors import KtstrError
+from ktstr_proto.profiles import load_profiles
 
 from . import decode, export, fuzz, record, replay, report, scenarios, validate, vm
 
@@ -20,6 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ktstr-host", description="Decode, record and replay ktstr guest<->host traffic."
     )
+    parser.add_argument(
+        "--profiles",
+        metavar="FILE.json",
+        action="append",
+        default=[],
+        help="register extra protocol profiles from a JSON file (see README)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (decode, report, validate, replay, record, scenarios, vm, export, fuzz):
         module.register(sub)
@@ -30,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        for path in args.profiles:
+            load_profiles(path)
         status: int = args.run(args)
         sys.stdout.flush()
     except BrokenPipeError:  # output piped into `head`: not an error

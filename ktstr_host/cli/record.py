@@ -68,6 +68,11 @@ def run_record(args: argparse.Namespace) -> int:
     sources = _sources(args)
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
+    if str(args.out).endswith(".gz"):
+        sys.stderr.write(
+            "note: a .gz transcript cannot be read if the recorder is killed hard; "
+            "record to .jsonl and compress afterwards for crash safety\n"
+        )
     live = LiveDecoder(profile)
     header = Header(
         profile.name,
