@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,14 +114,12 @@ def record_scenario(
         accel=accel,
         timeout_s=timeout_s if timeout_s is not None else scenario.timeout_s,
     )
-    started: list[float] = []
+    t0 = time.monotonic()  # within milliseconds of QEMU's start, the transcript's t = 0
 
     def relay(channel: str, chunk: VmChunk) -> None:
-        if on_chunk is None:
-            return
-        if not started:
-            started.append(chunk.t)
-        on_chunk(Chunk(round(chunk.t - started[0], 6), channel, chunk.direction, chunk.data))
+        if on_chunk is not None:
+            t = max(0.0, round(chunk.t - t0, 6))
+            on_chunk(Chunk(t, channel, chunk.direction, chunk.data))
 
     run = run_vm(
         config,
