@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ktstr_proto import serial
 from ktstr_proto.errors import UsageError
 from ktstr_proto.frame import build_frame
 from ktstr_proto.payloads import (
@@ -37,8 +38,8 @@ from ktstr_proto.tags import MsgType
 
 STDIO_CHUNK_BYTES = 4096
 SCHED_LOG_CHUNK_BYTES = 64 * 1024
-SCHED_OUTPUT_START = b"===SCHED_OUTPUT_START==="
-SCHED_OUTPUT_END = b"===SCHED_OUTPUT_END==="
+SCHED_OUTPUT_START = serial.SCHED_OUTPUT_START.encode()
+SCHED_OUTPUT_END = serial.SCHED_OUTPUT_END.encode()
 
 
 def chunks(data: bytes, size: int) -> Iterator[bytes]:

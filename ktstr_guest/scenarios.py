@@ -35,11 +35,15 @@ from ktstr_proto.schemas import (
     encode_payload_metrics,
 )
 from ktstr_proto.serial import (
+    SCHED_OUTPUT_END,
+    SCHED_OUTPUT_START,
     SENTINEL_INIT_STARTED,
     SENTINEL_PAYLOAD_STARTING,
     STAGE_INIT_NOT_STARTED,
     STAGE_INIT_STARTED_NO_PAYLOAD,
     STAGE_PAYLOAD_STARTED_NO_RESULT,
+    TEST_RESULT_END,
+    TEST_RESULT_START,
     ExitKind,
     FaultSignal,
     WakeByte,
@@ -477,7 +481,7 @@ def _legacy(*lines: str) -> Write:
 def _legacy_result(passed: bool, message: str = "") -> list[str]:
     details = f'[{{"kind":"Other","message":"{message}"}}]' if message else "[]"
     body = f'{{"passed":{str(passed).lower()},"skipped":false,"details":{details},"stats":{{}}}}'
-    return ["===KTSTR_TEST_RESULT_START===", body, "===KTSTR_TEST_RESULT_END==="]
+    return [TEST_RESULT_START, body, TEST_RESULT_END]
 
 
 LEGACY_START = (SENTINEL_INIT_STARTED, SENTINEL_PAYLOAD_STARTING)
@@ -501,9 +505,9 @@ def legacy_scheduler_died(profile: str = "ktstr-0.4") -> Scenario:
     steps: list[Step] = [
         _legacy(
             SENTINEL_INIT_STARTED,
-            "===SCHED_OUTPUT_START===",
+            SCHED_OUTPUT_START,
             "scx_simple: load failed",
-            "===SCHED_OUTPUT_END===",
+            SCHED_OUTPUT_END,
             "SCHEDULER_DIED",
             "KTSTR_EXIT=1",
         ),
@@ -524,9 +528,9 @@ def legacy_scheduler_crash_with_dump(profile: str = "ktstr-0.4") -> Scenario:
         _legacy(*LEGACY_START),
         *_serial(dump),
         _legacy(
-            "===SCHED_OUTPUT_START===",
+            SCHED_OUTPUT_START,
             f"scx_bpf_error ({DUMP_MSG})",
-            "===SCHED_OUTPUT_END===",
+            SCHED_OUTPUT_END,
             *_legacy_result(False, "scheduler crashed"),
             "KTSTR_EXIT=1",
         ),

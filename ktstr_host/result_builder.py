@@ -10,8 +10,8 @@ from their COM2 sentinels (serial.md 12). The decision rules are in docs/run-res
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from ktstr_proto.errors import PayloadError
 from ktstr_proto.payloads import (
@@ -33,9 +33,15 @@ from ktstr_proto.schemas import (
 )
 from ktstr_proto.serial import (
     INITRAMFS_FATAL,
+    PROBE_OUTPUT_END,
+    PROBE_OUTPUT_START,
+    SCHED_OUTPUT_END,
+    SCHED_OUTPUT_START,
     STAGE_INIT_NOT_STARTED,
     STAGE_INIT_STARTED_NO_PAYLOAD,
     STAGE_PAYLOAD_STARTED_NO_RESULT,
+    TEST_RESULT_END,
+    TEST_RESULT_START,
     WakeByte,
     decode_lossy,
 )
@@ -68,9 +74,9 @@ from .serial import (
 )
 from .transcript_io import Transcript
 
+T = TypeVar("T")
+
 INITRAMFS_FATAL_HEAD = INITRAMFS_FATAL.split("\u2014", 1)[0].rstrip()
-SCHED_OUTPUT_START = "===SCHED_OUTPUT_START==="
-SCHED_OUTPUT_END = "===SCHED_OUTPUT_END==="
 
 
 def build_run_result(transcript: Transcript, profile: str | Profile | None = None) -> RunResult:
@@ -132,6 +138,14 @@ class _Bulk:
 
     def bad_payload(self, frame: Frame, exc: PayloadError) -> None:
         self.r.anomaly("payload-error", "bulk", frame.offset, f"{frame.label}: {exc}")
+
+    def decode(self, frame: Frame, decode: Callable[[bytes], T]) -> T | None:
+        """The frame's payload decoded, or ``None`` (a payload-error anomaly recorded)."""
+        try:
+            return decode(bytes(frame.payload))
+        except PayloadError as exc:
+            self.bad_payload(frame, exc)
+            return None
 
     def frame(self, f: Frame) -> None:
         r = self.r
@@ -242,12 +256,8 @@ def _test(b: _Bulk, f: Frame) -> None:
 
 
 def _lifecycle(b: _Bulk, f: Frame) -> None:
-    if not f.crc_ok:
-        return
-    try:
-        life = decode_lifecycle(bytes(f.payload))
-    except PayloadError as exc:
-        b.bad_payload(f, exc)
+    life = b.decode(f, decode_lifecycle) if f.crc_ok else None
+    if life is None:
         return
     b.r.lifecycle.append(LifecycleEvent(life.phase.name, life.reason, f.offset))
     b.seen("lifecycle", f)
@@ -271,12 +281,8 @@ def _collector(attr: str, name: str, crc_only: bool = False) -> Any:
 
 def _decoded(decode: Any, target: str, name: str) -> Any:
     def handle(b: _Bulk, f: Frame) -> None:
-        if not f.crc_ok:
-            return
-        try:
-            value = decode(bytes(f.payload))
-        except PayloadError as exc:
-            b.bad_payload(f, exc)
+        value = b.decode(f, decode) if f.crc_ok else None
+        if value is None:
             return
         getattr(b.r, target).append(value)
         b.seen(name, f)
@@ -328,12 +334,8 @@ def _sys_rdy(b: _Bulk, f: Frame) -> None:
 
 
 def _kern_addrs(b: _Bulk, f: Frame) -> None:
-    if not f.crc_ok:
-        return
-    try:
-        addrs = decode_kern_addrs(bytes(f.payload), b.prof)
-    except PayloadError as exc:
-        b.bad_payload(f, exc)
+    addrs = b.decode(f, lambda p: decode_kern_addrs(p, b.prof)) if f.crc_ok else None
+    if addrs is None:
         return
     b.r.kern_addrs = {
         "phys_base": addrs.phys_base,
@@ -347,13 +349,9 @@ def _rpc(b: _Bulk, f: Frame) -> None:
     if not f.crc_ok:
         b.r.anomaly("rpc-dropped", "bulk", f.offset, f"{f.label} with a bad CRC gets no reply")
         return
-    try:
-        if f.tag is MsgType.SNAPSHOT_REQUEST:
-            value: Any = decode_snapshot_request(bytes(f.payload))
-        else:
-            value = decode_kernel_op_request(bytes(f.payload))
-    except PayloadError as exc:
-        b.bad_payload(f, exc)
+    snapshot = f.tag is MsgType.SNAPSHOT_REQUEST
+    value: Any = b.decode(f, decode_snapshot_request if snapshot else decode_kernel_op_request)
+    if value is None:
         return
     b.r.rpc_requests.append({"type": f.label, "request": to_jsonable(value), "offset": f.offset})
     b.seen("rpc_requests", f)
@@ -512,9 +510,9 @@ def _legacy(r: RunResult, com2: bytes, com2_text: str) -> None:
     blocks: dict[str, tuple[int, list[str]]] = {}
     block_start = 0
     markers = {
-        "===KTSTR_TEST_RESULT_START===": ("test", "===KTSTR_TEST_RESULT_END==="),
-        "===SCHED_OUTPUT_START===": ("sched", "===SCHED_OUTPUT_END==="),
-        "===PROBE_OUTPUT_START===": ("probe", "===PROBE_OUTPUT_END==="),
+        TEST_RESULT_START: ("test", TEST_RESULT_END),
+        SCHED_OUTPUT_START: ("sched", SCHED_OUTPUT_END),
+        PROBE_OUTPUT_START: ("probe", PROBE_OUTPUT_END),
     }
     end_marker = ""
     for offset, raw in lines:

@@ -14,7 +14,6 @@ from typing import Any
 from construct import (
     Adapter,
     Bytes,
-    Const,
     Int8ul,
     Int16ul,
     Int32sl,
@@ -82,8 +81,6 @@ def snapshot_reply_layout(reason_len: int) -> Any:
     """SnapshotReply: request_id, status, NUL-padded reason of 64 (E3) or 512 (E4+) bytes."""
     return Struct("request_id" / Int32ul, "status" / Int32ul, "reason" / Bytes(reason_len))
 
-
-EmptyLayout = Struct(Const(b""))
 
 STIMULUS_LEN = StimulusLayout.sizeof()
 SNAPSHOT_REQUEST_LEN = SnapshotRequestLayout.sizeof()
