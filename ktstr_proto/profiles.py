@@ -122,7 +122,9 @@ KTSTR_0_44 = Profile(
     name="ktstr-0.44",
     era="E7",
     resync="scan",
-    known_tags=ALL_TAGS - {int(MsgType.RAW_PAYLOAD_OUTPUT)},  # RAWO left the enum in E6
+    # Upstream's scan accepts only tags MsgType::from_wire knows: RAWO left the enum in
+    # E6, and from_wire never had a KADR arm (found by a differential run, issue 9).
+    known_tags=ALL_TAGS - {int(MsgType.RAW_PAYLOAD_OUTPUT), int(MsgType.KERN_ADDRS)},
     wprof_chunked=True,
     sched_swap_notify=True,
     raw_payload_output=False,

@@ -251,3 +251,22 @@ def test_e7_forward_scan_ignores_rawo_which_left_the_enum_in_e6() -> None:
     assert d.pending == 19 + 21
     got = BulkDecoder("ktstr-0.44").feed(stuck + build_frame(M.EXIT, bytes(4)))
     assert [type(e) for e in got] == [Dropped, Frame]
+
+
+def test_e7_forward_scan_ignores_kadr_which_from_wire_never_knew() -> None:
+    """Upstream's forward scan (``src/vmm/bulk.rs``, ktstr 0.44) accepts a candidate only
+    when ``MsgType::from_wire`` knows its tag, and ``from_wire`` has no KernAddrs arm in
+    any stored revision. Input found by a differential run against upstream's assembler
+    (issue 9): a stray 0x00, a CRC-good KADR at 1, an empty SCST at 41, in one feed.
+    Upstream drops 41 bytes and emits the SCST at 41."""
+    data = bytes.fromhex(
+        "005244414b18000000a3f54426000000000100000100000000000000008088ffff01000081"
+        "ffffffff54534353000000000000000000000000"
+    )
+    got = BulkDecoder("ktstr-0.44").feed(data)
+    assert [type(e) for e in got] == [Dropped, Frame]
+    drop, frame = got
+    assert isinstance(drop, Dropped) and drop.reason is DropReason.SCAN_SKIP
+    assert (drop.offset, drop.size) == (0, 41)
+    assert isinstance(frame, Frame) and frame.tag is M.SCENARIO_START and frame.offset == 41
+    assert frame.crc_ok and frame.length == 0
