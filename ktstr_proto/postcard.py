@@ -616,15 +616,15 @@ Bytes = ByteVec()
 # ---- whole payloads ------------------------------------------------------------------
 
 
-def parse_exact(layout: Any, payload: bytes, what: str) -> Any:
-    """Parse ``payload`` with ``layout``; it must be consumed exactly.
+def parse_prefix(layout: Any, payload: bytes, what: str) -> tuple[Any, int]:
+    """Parse one complete value from the start of ``payload``, as ``postcard::from_bytes``
+    does: bytes after it are ignored. Returns the value and the number of bytes it took.
 
     Raises :class:`PayloadError` naming the field path and byte offset on any mismatch.
     """
     if not isinstance(payload, bytes | bytearray | memoryview):
         raise UsageError(f"{what} payload must be bytes-like, got {type(payload).__name__}")
-    data = bytes(payload)
-    stream = io.BytesIO(data)
+    stream = io.BytesIO(bytes(payload))
     try:
         value = layout.parse_stream(stream)
     except PostcardError as exc:
@@ -633,10 +633,18 @@ def parse_exact(layout: Any, payload: bytes, what: str) -> Any:
         ) from None
     except ConstructError as exc:  # defensive: every primitive above raises PostcardError
         raise PayloadError(f"{what}: {exc}", offset=stream.tell()) from None
-    end = stream.tell()
-    if end != len(data):
+    return value, stream.tell()
+
+
+def parse_exact(layout: Any, payload: bytes, what: str) -> Any:
+    """Parse ``payload`` with ``layout``; it must be consumed exactly.
+
+    Raises :class:`PayloadError` naming the field path and byte offset on any mismatch.
+    """
+    value, end = parse_prefix(layout, payload, what)
+    if end != len(payload):
         raise PayloadError(
-            f"{what}: {len(data) - end} trailing bytes after a complete value", offset=end
+            f"{what}: {len(payload) - end} trailing bytes after a complete value", offset=end
         )
     return value
 

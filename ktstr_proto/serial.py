@@ -637,3 +637,14 @@ def legacy_sched_output_block(log: str) -> str:
     verbatim (no LF added, so an unterminated log runs into the end marker), then
     ``===SCHED_OUTPUT_END===`` + LF."""
     return f"{SCHED_OUTPUT_START}\n{log}{SCHED_OUTPUT_END}\n"
+
+
+# ---- kernel messages of a sched_ext exit (host's parse_kmsg_window) ---------------------
+
+SCX_KMSG_EXIT_ANCHOR = 'sched_ext: BPF scheduler "'
+"""Starts the kernel's line for a disabled BPF scheduler:
+``sched_ext: BPF scheduler "NAME" disabled (REASON)``."""
+KMSG_TRACE_FRAMING = ("Call Trace:", "<TASK>", "</TASK>")
+"""Stack-trace framing lines skipped inside an exit event."""
+KMSG_EVENT_WORDS = ("sched_ext", "scx_", "bpf")
+"""A follow-on line without one of these (case-insensitive) ends an exit event."""

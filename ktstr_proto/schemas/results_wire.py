@@ -40,6 +40,7 @@ from ..postcard import (
     Usize,
     build,
     parse_exact,
+    parse_prefix,
     record,
     unit_enum,
 )
@@ -403,3 +404,29 @@ def encode_test_result_for_guest(
         schema,
     )
     return build(layout, failed, what)
+
+
+def decode_assert_result_prefix(
+    payload: bytes, profile: str | Profile | None = None
+) -> tuple[AssertResult, int]:
+    """Decode a TEST payload the way the host's ``postcard::from_bytes`` does: a complete
+    value followed by trailing bytes is accepted. Returns the result and the number of
+    trailing bytes.
+
+    An exact fit under any of the profile's schemas wins (so the E3 fallback is not
+    shadowed by an E4 prefix); then each schema in order is tried as a prefix. When
+    nothing fits, raises the :class:`PayloadError` of :func:`decode_assert_result`.
+    """
+    try:
+        return decode_assert_result(payload, profile), 0
+    except PayloadError as exact_error:
+        for schema in _schemas(get_profile(profile)):
+            try:
+                value, end = parse_prefix(
+                    LAYOUTS[schema], payload, f"AssertResult ({schema.upper()})"
+                )
+            except PayloadError:
+                continue
+            result: AssertResult = value
+            return result, len(payload) - end
+        raise exact_error from None
