@@ -47,9 +47,11 @@ from ktstr_proto.serial import (
     ExitKind,
     FaultSignal,
     WakeByte,
+    legacy_exec_exit_line,
 )
 from ktstr_proto.tags import MsgType
 from ktstr_proto.transcript import Chunk, Header, Mark, Transcript
+from ktstr_proto.verdict import HOST_KILL_TAGS, VM_EXIT_MARK
 
 from . import console
 from .bulk_writer import GuestBulkWriter, HostReplyWriter
@@ -95,6 +97,13 @@ class Expected:
     timed_out: bool = False
     kernel_panic: str | None = None
     stdout_contains: str = ""
+    reason: str | None = None
+    """The one reason upstream's host gives for a failed run (None for a pass)."""
+    killed: str | None = None
+    """Why the host killed the VM early (``scheduler-exit``), if it did."""
+    wprof_frames: int = 0
+    """How many bulk frames the wprof trace is reassembled from (its provenance)."""
+    kernel_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +140,13 @@ def sysrq_dump_poller() -> OnWake:
     return OnWake(WakeByte.DUMP, tuple(_serial(dump)))
 
 
+KERNEL_ADDRS = KernAddrs(0x1000000, 0xFFFF888000000000, 0xFFFFFFFF81000000)
+
+
 def _boot(w: GuestBulkWriter, *, poller: bool = True) -> list[Step]:
     return [
         *([sysrq_dump_poller()] if poller else []),
-        _bulk(w.kern_addrs(KernAddrs(0x1000000, 0xFFFF888000000000, 0xFFFFFFFF81000000))),
+        _bulk(w.kern_addrs(KERNEL_ADDRS)),
         _bulk(w.sys_rdy()),
         _bulk(w.lifecycle(LifecyclePhase.INIT_STARTED)),
     ]
@@ -190,10 +202,17 @@ def _metrics() -> bytes:
     return encode_payload_metrics(PayloadMetrics(0, (metric,), 0))
 
 
-def _finish(w: GuestBulkWriter, result: AssertResult, code: int) -> list[Step]:
+def _finish(
+    w: GuestBulkWriter, result: AssertResult, code: int, *, wprof: bytes | None = None
+) -> list[Step]:
+    """The test's result, then what init sends after dispatch returns: ScenarioPause
+    (unconditionally), the wprof trace when one was taken, the scheduler log at
+    cleanup, the exit code."""
     return [
         _bulk(w.test_result(encode_assert_result(result, w.profile))),
         _bulk(w.payload_metrics(_metrics())),
+        _bulk(w.scenario_pause()),
+        *([_bulk(w.wprof(wprof))] if wprof is not None else []),
         _bulk(w.sched_log(SCHED_LOG)),
         _bulk(w.exit(code)),
         PowerOff(),
@@ -218,11 +237,18 @@ PANIC_BACKTRACE = (
     "   2: std::panicking::rust_panic_with_hook\n"
 )
 DUMP_MSG = "invalid DSQ ID 0x42"
-PANIC_EXPECTED = Expected(
-    "fail",
-    crash_message="panicked at src/scenario/ops/mod.rs:812:14:",
-    stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
-)
+PANIC_MESSAGE = "panicked at src/scenario/ops/mod.rs:812:14:"
+
+
+def _panic_expected(separator: str) -> Expected:
+    """A crash reason is ``guest crashed:`` + LF + message in the bulk era (the crash
+    message field), ``guest crashed: `` + message in 0.4.9 (found in the output)."""
+    return Expected(
+        "fail",
+        crash_message=PANIC_MESSAGE,
+        stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
+        reason=f"guest crashed:{separator}{PANIC_MESSAGE}",
+    )
 
 
 def panic_steps() -> list[Step]:
@@ -251,6 +277,27 @@ def normal_pass(profile: str = "ktstr-0.15") -> Scenario:
     )
 
 
+WPROF_TRACE = bytes(range(256)) * 16  # stands in for a Perfetto protobuf
+
+
+def wprof_trace(profile: str = "ktstr-0.15") -> Scenario:
+    w = GuestBulkWriter(profile)
+    steps: list[Step] = [
+        *_boot(w),
+        *_payload_start(w),
+        Sleep(0.2),
+        *_payload_end(w, b"workload: traced with wprof\n"),
+        *_finish(w, _pass_result(profile), 0, wprof=WPROF_TRACE),
+    ]
+    return Scenario(
+        "wprof-trace",
+        "a passing test that took a wprof trace: one WPRF frame after ScenarioPause",
+        profile,
+        GuestScript(tuple(steps)),
+        Expected("pass", verdict="Pass", exit_code=0, wprof_frames=1),
+    )
+
+
 def fail_with_details(profile: str = "ktstr-0.15") -> Scenario:
     w = GuestBulkWriter(profile)
     detail = AssertDetail(DetailKind.STARVED, "worker 3 starved for 2100 ms", "Step[0]")
@@ -267,7 +314,12 @@ def fail_with_details(profile: str = "ktstr-0.15") -> Scenario:
         "the test's assertions fail: Fail verdict with a Starved detail",
         profile,
         GuestScript(tuple(steps)),
-        Expected("fail", verdict="Fail", exit_code=1),
+        Expected(
+            "fail",
+            verdict="Fail",
+            exit_code=1,
+            reason="test verdict: Fail: worker 3 starved for 2100 ms",
+        ),
     )
 
 
@@ -290,7 +342,16 @@ def scheduler_died_at_startup(profile: str = "ktstr-0.15") -> Scenario:
         "the scheduler exits within its 1 s liveness window",
         profile,
         GuestScript(tuple(steps)),
-        Expected("fail", exit_code=1, scheduler_died=True, stage=STAGE_INIT_STARTED_NO_PAYLOAD),
+        Expected(
+            "fail",
+            exit_code=1,
+            scheduler_died=True,
+            stage=STAGE_INIT_STARTED_NO_PAYLOAD,
+            reason=(
+                "no test result received from guest (no AssertResult arrived via bulk port "
+                "or COM2; check kernel log and scheduler exit status)"
+            ),
+        ),
     )
 
 
@@ -306,31 +367,33 @@ def scheduler_crash_with_dump(profile: str = "ktstr-0.15") -> Scenario:
         ],
         onlcr_enabled=False,
     )
-    detail = AssertDetail(DetailKind.SCHEDULER_CRASHED, "scheduler exited: scx_bpf_error")
     steps: list[Step] = [
         *_boot(w),
         *_payload_start(w),
         Sleep(0.3),
         *_serial(dump),
+        # The guest's scheduler monitor sends the log, then SCDX; the host kills the VM
+        # on the SCDX, so no TEST and no EXIT follow (verdict.md 1.3, 4).
         _bulk(w.sched_log(SCHED_LOG + f"scx_bpf_error ({DUMP_MSG})\n".encode())),
         _bulk(w.sched_exit(1)),
-        _bulk(w.test_result(encode_assert_result(AssertResult.fail(detail), w.profile))),
-        _bulk(w.exit(1)),
-        PowerOff(),
+        Hang(),
     ]
     return Scenario(
         "scheduler-crash-with-dump",
-        "scx_bpf_error during the test: exit dump on COM1, SCDX, failing verdict",
+        "scx_bpf_error during the test: exit dump on COM1, scheduler log, SCDX, host kill",
         profile,
         GuestScript(tuple(steps)),
         Expected(
             "fail",
-            verdict="Fail",
-            exit_code=1,
+            exit_code=-1,
             scheduler_died=True,
             has_dump=True,
             dump_exit_reason=f"scx_bpf_error ({DUMP_MSG})",
+            stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
+            reason=f"scheduler exited: scx_bpf_error ({DUMP_MSG})",
+            killed="scheduler-exit",
         ),
+        timeout_s=20.0,
     )
 
 
@@ -347,7 +410,7 @@ def guest_panic(profile: str = "ktstr-0.15") -> Scenario:
         "a Rust panic in the guest's init: PANIC lines on COM2 and COM1",
         profile,
         GuestScript(tuple(steps)),
-        PANIC_EXPECTED,
+        _panic_expected("\n"),
     )
 
 
@@ -368,6 +431,7 @@ def native_fault(profile: str = "ktstr-0.15") -> Scenario:
             "fail",
             crash_message="fatal signal SIGSEGV at addr 0x0000000000000010",
             stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
+            reason="guest crashed:\nfatal signal SIGSEGV at addr 0x0000000000000010",
         ),
     )
 
@@ -386,7 +450,13 @@ def host_timeout(profile: str = "ktstr-0.15") -> Scenario:
         "the workload never ends: the host sends 0xD3 at its soft deadline, then kills the VM",
         profile,
         GuestScript(tuple(steps)),
-        Expected("fail", timed_out=True, stage=STAGE_PAYLOAD_STARTED_NO_RESULT),
+        Expected(
+            "fail",
+            exit_code=-1,
+            timed_out=True,
+            stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
+            reason="timed out (no result via bulk port or COM2)",
+        ),
         host=(HostAction(6.0, bytes([WakeByte.SHUTDOWN])),),
         timeout_s=9.0,
     )
@@ -427,7 +497,11 @@ def initramfs_truncated(profile: str = "ktstr-0.15") -> Scenario:
         "the initramfs did not fully extract: FATAL on COM2 and COM1, nothing on the bulk port",
         profile,
         GuestScript(tuple(steps)),
-        Expected("fail", stage=STAGE_INIT_NOT_STARTED),
+        Expected(
+            "fail",
+            stage=STAGE_INIT_NOT_STARTED,
+            reason="test function produced no output (no test result found)",
+        ),
     )
 
 
@@ -458,6 +532,7 @@ def snapshot_rpc(profile: str = "ktstr-0.15") -> Scenario:
 def shell_exec(profile: str = "ktstr-0.15") -> Scenario:
     w = GuestBulkWriter(profile)
     steps: list[Step] = [
+        _bulk(w.kern_addrs(KERNEL_ADDRS)),  # KADR then SRDY, in shell mode too
         _bulk(w.sys_rdy()),
         Write("hvc0", b"Linux ktstr 6.1.0\nhello from --exec\n"),
         _bulk(w.exec_exit(0)),
@@ -501,6 +576,22 @@ def legacy_run(profile: str = "ktstr-0.4") -> Scenario:
     )
 
 
+def legacy_shell_exec(profile: str = "ktstr-0.4") -> Scenario:
+    steps: list[Step] = [
+        Write("hvc0", b"hello from --exec\n"),
+        Write("com2", legacy_exec_exit_line(3).encode()),
+        PowerOff(),
+    ]
+    return Scenario(
+        "legacy-shell-exec",
+        "ktstr 0.4.9 `shell --exec`: the command's exit code as KTSTR_EXEC_EXIT= on COM2",
+        profile,
+        GuestScript(tuple(steps)),
+        Expected("fail", exec_exit_code=3, reason="exec command exited with 3"),
+        vm=False,
+    )
+
+
 def legacy_scheduler_died(profile: str = "ktstr-0.4") -> Scenario:
     steps: list[Step] = [
         _legacy(
@@ -518,7 +609,16 @@ def legacy_scheduler_died(profile: str = "ktstr-0.4") -> Scenario:
         "a ktstr 0.4.9 guest whose scheduler died at start-up",
         profile,
         GuestScript(tuple(steps)),
-        Expected("fail", exit_code=1, scheduler_died=True, stage=STAGE_INIT_STARTED_NO_PAYLOAD),
+        Expected(
+            "fail",
+            exit_code=1,
+            scheduler_died=True,
+            stage=STAGE_INIT_STARTED_NO_PAYLOAD,
+            reason=(
+                "no test result received from guest (no AssertResult arrived via SHM or "
+                "COM2; check kernel log and scheduler exit status)"
+            ),
+        ),
     )
 
 
@@ -547,6 +647,7 @@ def legacy_scheduler_crash_with_dump(profile: str = "ktstr-0.4") -> Scenario:
             exit_code=1,
             has_dump=True,
             dump_exit_reason=f"scx_bpf_error ({DUMP_MSG})",
+            reason="test verdict: Fail: scheduler crashed",
         ),
     )
 
@@ -561,7 +662,7 @@ def legacy_guest_panic(profile: str = "ktstr-0.4") -> Scenario:
         "a ktstr 0.4.9 guest whose init panicked",
         profile,
         GuestScript(tuple(steps)),
-        PANIC_EXPECTED,
+        _panic_expected(" "),
     )
 
 
@@ -580,6 +681,7 @@ def legacy_native_fault(profile: str = "ktstr-0.4") -> Scenario:
             "fail",
             crash_message="fatal signal SIGBUS at addr 0x000000000dead000",
             stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
+            reason="guest crashed: fatal signal SIGBUS at addr 0x000000000dead000",
         ),
     )
 
@@ -591,7 +693,13 @@ def legacy_timeout(profile: str = "ktstr-0.4") -> Scenario:
         "a ktstr 0.4.9 guest that never finishes: the host kills it at the deadline",
         profile,
         GuestScript(tuple(steps)),
-        Expected("fail", timed_out=True, stage=STAGE_PAYLOAD_STARTED_NO_RESULT),
+        Expected(
+            "fail",
+            exit_code=-1,
+            timed_out=True,
+            stage=STAGE_PAYLOAD_STARTED_NO_RESULT,
+            reason="timed out (no result in SHM or COM2)",
+        ),
         timeout_s=8.0,
     )
 
@@ -600,6 +708,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     s().name: s
     for s in (
         normal_pass,
+        wprof_trace,
         fail_with_details,
         scheduler_died_at_startup,
         scheduler_crash_with_dump,
@@ -611,6 +720,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
         snapshot_rpc,
         shell_exec,
         legacy_run,
+        legacy_shell_exec,
         legacy_scheduler_died,
         legacy_scheduler_crash_with_dump,
         legacy_guest_panic,
@@ -667,6 +777,12 @@ class _Sim:
             part = wire[i : i + step]
             t += _duration(channel, len(part))
             self.emit(Chunk(round(t, 6), channel, "g2h", part))
+        if channel == "bulk":
+            killed = next(
+                (why for tag, why in HOST_KILL_TAGS.items() if data[:4] == tag.wire), None
+            )
+            if killed is not None:  # the host kills the VM as soon as it reads the frame
+                self.end(t + 0.005, None, False, killed)
         return t
 
     def host_send(self, action: HostAction, t: float) -> None:
@@ -717,10 +833,11 @@ class _Sim:
             return t
         raise UsageError(f"unknown step {step!r}")
 
-    def end(self, t: float, status: int | None, timed_out: bool) -> None:
+    def end(self, t: float, status: int | None, timed_out: bool, killed: str | None = None) -> None:
         if not self.ended:
             self.ended = True
-            self.emit(Mark(round(t, 6), "vm-exit", {"status": status, "timed_out": timed_out}))
+            data = {"status": status, "timed_out": timed_out, "killed": killed}
+            self.emit(Mark(round(t, 6), VM_EXIT_MARK, data))
 
 
 def synthetic_transcript(scenario: Scenario) -> Transcript:

@@ -24,6 +24,9 @@ from ktstr_proto.serial import (
     rust_trim_start,
 )
 
+UNKNOWN_EXIT_CODE = "unknown (no EXIT frame: upstream shows 0 or -1)"
+"""ktstr-py's stand-in where a transcript cannot tell which exit code upstream printed."""
+
 ERRNO_NAMES: dict[int, str] = {
     1: "EPERM",
     2: "ENOENT",
@@ -101,13 +104,20 @@ def strip_ansi_csi(text: str) -> str:
     return "".join(out)
 
 
-def extract_panic_message(com2: str | bytes) -> str | None:
+def extract_panic_message(output: str | bytes, *, contains: bool = False) -> str | None:
     """``crash_message``: the first line whose trimmed form starts with ``PANIC:``, minus
-    the prefix and leading whitespace (for a Rust panic: ``panicked at FILE:LINE:COL:``)."""
-    for line in rust_lines(_text(com2)):
+    the prefix and leading whitespace (for a Rust panic: ``panicked at FILE:LINE:COL:``).
+
+    ``contains`` is ktstr 0.4.9's rule: the first line that contains ``PANIC:`` anywhere;
+    the prefix is stripped when the trimmed line starts with it, else the whole trimmed
+    line is the message.
+    """
+    for line in rust_lines(_text(output)):
         trimmed = rust_trim(line)
         if trimmed.startswith(PANIC_PREFIX):
             return rust_trim_start(trimmed[len(PANIC_PREFIX) :])
+        if contains and PANIC_PREFIX in trimmed:
+            return trimmed
     return None
 
 
@@ -212,7 +222,11 @@ def extract_kernel_version(com1: str | bytes) -> str | None:
 
 
 def format_console_diagnostics(
-    console: str | bytes, exit_code: int, stage: str, *, tail_lines: int = DIAGNOSTICS_TAIL_LINES
+    console: str | bytes,
+    exit_code: int | None,
+    stage: str,
+    *,
+    tail_lines: int = DIAGNOSTICS_TAIL_LINES,
 ) -> str:
     """The ``--- diagnostics ---`` block appended to a failed test's output.
 
@@ -221,20 +235,30 @@ def format_console_diagnostics(
     non-blank console, ``console (K lines[, window-truncated][, last line incomplete]):``
     and the last ``tail_lines`` lines of the trimmed console (all of them when any
     contains ``PANIC:``), `` [partial]`` appended when the capture does not end in LF.
+    ``exit_code=None`` (not knowable from a transcript) prints ``UNKNOWN_EXIT_CODE``.
     """
     text = _text(console)
+    if exit_code is None:  # a transcript that cannot tell upstream's 0 from its -1
+        return _diagnostics(text, None, stage, tail_lines)
     if isinstance(exit_code, bool) or not isinstance(exit_code, int):
         raise UsageError(f"exit_code must be an int, got {exit_code!r}")
     if not I32_MIN <= exit_code <= I32_MAX:
         raise UsageError(f"exit_code must fit an i32, got {exit_code}")
+    return _diagnostics(text, exit_code, stage, tail_lines)
+
+
+def _diagnostics(text: str, exit_code: int | None, stage: str, tail_lines: int) -> str:
     if tail_lines < 0:
         raise UsageError("tail_lines must be >= 0")
     trimmed = rust_trim(text)
     if not trimmed and exit_code == 0:
         return ""
     parts = [f"stage: {stage}"]
-    name = errno_name(-exit_code) if exit_code < 0 else None
-    parts.append(f"exit_code={exit_code} ({name})" if name else f"exit_code={exit_code}")
+    if exit_code is None:
+        parts.append(f"exit_code={UNKNOWN_EXIT_CODE}")
+    else:
+        name = errno_name(-exit_code) if exit_code < 0 else None
+        parts.append(f"exit_code={exit_code} ({name})" if name else f"exit_code={exit_code}")
     if trimmed:
         lines = rust_lines(trimmed)
         limit = len(lines) if any(PANIC_PREFIX in line for line in lines) else tail_lines

@@ -83,7 +83,18 @@ class RunResult:
     profile: str
     status: Status = Status.FAIL
     reasons: list[str] = field(default_factory=list)
+    decided_by: str = ""
+    """Which of upstream's rules decided, and on what (e.g. ``verdict Pass from TEST @
+    bulk 1234``)."""
+    context: list[str] = field(default_factory=list)
+    """Facts that did not decide the run (exit code, crash, timeout, ... beside a decoded
+    result), as upstream leaves them out of the verdict."""
     exit_code: int | None = None
+    exit_code_source: str = ""
+    host_killed: str | None = None
+    vm_exit_recorded: bool = False
+    has_sched_output: bool = False
+    """A scheduler-log start marker appeared in the output or the scheduler log frames."""
     exec_exit_code: int | None = None
     verdict: str | None = None
     test_result: AssertResult | dict[str, Any] | None = None
@@ -144,7 +155,11 @@ class RunResult:
             "profile": self.profile,
             "status": self.status.value,
             "reasons": list(self.reasons),
+            "decided_by": self.decided_by,
+            "context": list(self.context),
             "exit_code": self.exit_code,
+            "exit_code_source": self.exit_code_source,
+            "host_killed": self.host_killed,
             "exec_exit_code": self.exec_exit_code,
             "verdict": self.verdict,
             "test_result": tr,
@@ -197,7 +212,11 @@ class RunResult:
         head = {Status.PASS: "PASSED", Status.FAIL: "FAILED", Status.SKIP: "SKIPPED"}
         out.append(f"ktstr run {head[self.status]}  (profile {self.profile})")
         for reason in self.reasons:
-            out.append(f"  - {reason}")
+            out.append("  - " + reason.replace("\n", "\n    "))
+        if self.decided_by:
+            out.append(f"  decided by: {self.decided_by}")
+        for fact in self.context:
+            out.append(f"  context: {fact}")
         out.append("")
 
         def kv(label: str, value: object, source: str | None = None) -> None:

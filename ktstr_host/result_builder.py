@@ -10,11 +10,12 @@ from their COM2 sentinels (serial.md 12). The decision rules are in docs/run-res
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from ktstr_proto.errors import PayloadError
 from ktstr_proto.payloads import (
+    Lifecycle,
     LifecyclePhase,
     decode_i32,
     decode_kern_addrs,
@@ -25,7 +26,7 @@ from ktstr_proto.payloads import (
 )
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.schemas import (
-    decode_assert_result,
+    decode_assert_result_prefix,
     decode_kernel_op_request,
     decode_payload_metrics,
     decode_raw_payload_output,
@@ -33,6 +34,7 @@ from ktstr_proto.schemas import (
 )
 from ktstr_proto.serial import (
     INITRAMFS_FATAL,
+    PANIC_PREFIX,
     PROBE_OUTPUT_END,
     PROBE_OUTPUT_START,
     SCHED_OUTPUT_END,
@@ -44,9 +46,21 @@ from ktstr_proto.serial import (
     TEST_RESULT_START,
     WakeByte,
     decode_lossy,
+    rust_trim,
 )
 from ktstr_proto.tags import MsgType, tag_label
 from ktstr_proto.transcript import Mark
+from ktstr_proto.verdict import (
+    GUEST_CRASHED_PREFIX,
+    RUN_LOOP_KILLED_EXIT_CODE,
+    SCHEDULER_DEATH_DETAIL_KINDS,
+    TIMEOUT_MARK,
+    VM_EXIT_MARK,
+    guest_crashed,
+    no_result_reasons,
+    scheduler_exited,
+    timed_out_scheduler_exited,
+)
 
 from .bulk import BulkDecoder, scan_tlv_stream
 from .events import BulkEvent, Dropped, Frame
@@ -58,6 +72,7 @@ from .extractors import (
     extract_sched_ext_dump,
     format_console_diagnostics,
 )
+from .kmsg import parse_kmsg_window
 from .result import Blob, LifecycleEvent, RunResult, Status
 from .serial import (
     CaptureTruncated,
@@ -90,16 +105,18 @@ def build_run_result(transcript: Transcript, profile: str | Profile | None = Non
     com2 = transcript.channel_bytes("com2") if "com2" in transcript.header.channels else b""
     r.bulk_bytes = sum(len(c) for c in bulk_chunks)
     r.com1_bytes, r.com2_bytes = len(com1), len(com2)
-    com1_text = _serial(r, "com1", com1)
-    com2_text = _serial(r, "com2", com2)
+    com1_text, _ = _serial(r, "com1", com1)
+    com2_text, com2_panic_at = _serial(r, "com2", com2)
     if prof.transport == "bulk":
-        _bulk(r, bulk_chunks, prof)
+        acc = _bulk(r, bulk_chunks, prof)
+        _output_fields(r, acc, com2_text, com2_panic_at)
     else:
         _legacy(r, com2, com2_text)
     _console(r, com1_text, com2_text)
     hvc0 = transcript.channel_bytes("hvc0", "h2g") if "hvc0" in transcript.header.channels else b""
     _host_side(r, transcript.marks, hvc0)
-    _decide(r, com1_text, legacy=prof.transport != "bulk")
+    _exit_code(r)
+    _decide(r, com1_text, prof)
     return r
 
 
@@ -125,11 +142,13 @@ class _Bulk:
         self.r = r
         self.prof = prof
         self.test: Frame | None = None
-        self.stdout: list[bytes] = []
-        self.stderr: list[bytes] = []
-        self.sched_log: list[bytes] = []
-        self.dmesg: list[bytes] = []
-        self.probe: list[bytes] = []
+        self.stdout: list[tuple[int, bytes]] = []
+        self.stderr: list[tuple[int, bytes]] = []
+        self.output: list[tuple[int, bytes]] = []
+        """CRC-good SOUT and SERR payloads in arrival order (upstream's ``output``)."""
+        self.sched_log: list[tuple[int, bytes]] = []
+        self.dmesg: list[tuple[int, bytes]] = []
+        self.probe: list[tuple[int, bytes]] = []
         self.wprof: list[Frame] = []
         self.offsets: dict[str, list[int]] = {}
 
@@ -175,14 +194,12 @@ class _Bulk:
         r = self.r
         for name, offs in self.offsets.items():
             r.cite(name, "bulk", *offs)
-        r.stdout = decode_lossy(b"".join(self.stdout))
-        r.stderr = decode_lossy(b"".join(self.stderr))
+        r.stdout = _text(self.stdout)
+        r.stderr = _text(self.stderr)
         if self.dmesg:
-            r.dmesg = "\n".join(decode_lossy(d) for d in self.dmesg)
+            r.dmesg = "\n".join(decode_lossy(d) for _, d in self.dmesg)
         if self.probe:
-            r.probe_output = decode_lossy(b"".join(self.probe))
-        if self.sched_log:
-            r.sched_log = _between_markers(decode_lossy(b"".join(self.sched_log)))
+            r.probe_output = _text(self.probe)
         self._wprof()
         self._test_result()
 
@@ -218,11 +235,19 @@ class _Bulk:
             r.test_result_error = f"{self.prof.test_result} test results are not decoded"
             return
         try:
-            result = decode_assert_result(bytes(f.payload), self.prof)
+            result, trailing = decode_assert_result_prefix(bytes(f.payload), self.prof)
         except PayloadError as exc:
             r.test_result_error = str(exc)
             r.anomaly("payload-error", "bulk", f.offset, f"TEST: {exc}")
             return
+        if trailing:
+            r.anomaly(
+                "trailing-bytes",
+                "bulk",
+                f.offset,
+                f"TEST: {trailing} bytes after a complete AssertResult (postcard::from_bytes "
+                "ignores them)",
+            )
         r.test_result = result
         r.verdict = result.verdict.value
 
@@ -256,9 +281,24 @@ def _test(b: _Bulk, f: Frame) -> None:
 
 
 def _lifecycle(b: _Bulk, f: Frame) -> None:
-    life = b.decode(f, decode_lifecycle) if f.crc_ok else None
-    if life is None:
+    """Classified by the first payload byte alone; a reason that is not UTF-8 is decoded
+    lossily (and reported), never a reason to drop the frame."""
+    if not f.crc_ok:
         return
+    payload = bytes(f.payload)
+    try:
+        phase = LifecyclePhase(payload[0]) if payload else None
+    except ValueError:
+        phase = None
+    if phase is None:
+        b.bad_payload(f, PayloadError("no valid lifecycle phase in byte 0", field="phase"))
+        return
+    try:
+        reason = decode_lifecycle(payload).reason
+    except PayloadError as exc:
+        b.bad_payload(f, exc)
+        reason = decode_lossy(payload[1:])
+    life = Lifecycle(phase, reason)
     b.r.lifecycle.append(LifecycleEvent(life.phase.name, life.reason, f.offset))
     b.seen("lifecycle", f)
     if life.phase is LifecyclePhase.SCHEDULER_DIED:
@@ -269,11 +309,17 @@ def _lifecycle(b: _Bulk, f: Frame) -> None:
         b.seen("scheduler_not_attached", f)
 
 
-def _collector(attr: str, name: str, crc_only: bool = False) -> Any:
+def _collector(attr: str, name: str, *, crc_only: bool = False, skip_empty: bool = False) -> Any:
+    """Collect the payloads of one tag. ``crc_only``: CRC-bad frames stay anomalies and
+    never reach the text (``collect_results``, ``concat_sched_log_chunks``)."""
+
     def collect(b: _Bulk, f: Frame) -> None:
-        if crc_only and (not f.crc_ok or not f.length):
+        if (crc_only and not f.crc_ok) or (skip_empty and not f.length):
             return
-        getattr(b, attr).append(bytes(f.payload))
+        part = (f.offset, bytes(f.payload))
+        getattr(b, attr).append(part)
+        if attr in ("stdout", "stderr"):
+            b.output.append(part)
         b.seen(name, f)
 
     return collect
@@ -380,10 +426,10 @@ _HANDLERS: dict[MsgType, Any] = {
     MsgType.SCHED_EXIT: _sched_exit,
     MsgType.TEST_RESULT: _test,
     MsgType.LIFECYCLE: _lifecycle,
-    MsgType.STDOUT: _collector("stdout", "stdout"),
-    MsgType.STDERR: _collector("stderr", "stderr"),
-    MsgType.SCHED_LOG: _collector("sched_log", "sched_log"),
-    MsgType.DMESG: _collector("dmesg", "dmesg", crc_only=True),
+    MsgType.STDOUT: _collector("stdout", "stdout", crc_only=True),
+    MsgType.STDERR: _collector("stderr", "stderr", crc_only=True),
+    MsgType.SCHED_LOG: _collector("sched_log", "sched_log", crc_only=True),
+    MsgType.DMESG: _collector("dmesg", "dmesg", crc_only=True, skip_empty=True),
     MsgType.PROBE_OUTPUT: _collector("probe", "probe_output"),
     MsgType.PAYLOAD_METRICS: _decoded(decode_payload_metrics, "payload_metrics", "payload_metrics"),
     MsgType.RAW_PAYLOAD_OUTPUT: _decoded(
@@ -409,7 +455,7 @@ _HANDLERS: dict[MsgType, Any] = {
 }
 
 
-def _bulk(r: RunResult, chunks: list[bytes], prof: Profile) -> None:
+def _bulk(r: RunResult, chunks: list[bytes], prof: Profile) -> _Bulk:
     acc = _Bulk(r, prof)
     for event in _bulk_events(chunks, prof):
         if isinstance(event, Dropped):
@@ -425,33 +471,96 @@ def _bulk(r: RunResult, chunks: list[bytes], prof: Profile) -> None:
         else:
             acc.frame(event)
     acc.finish()
+    return acc
 
 
-def _between_markers(text: str) -> str:
-    """The text between the first START and the last END marker (upstream's walker);
-    the whole text when the markers are missing."""
+COM2_PART = -1
+"""Stands for the COM2 capture appended to the bulk output in :func:`_output_fields`."""
+
+
+def _output_fields(r: RunResult, acc: _Bulk, com2_text: str, com2_panic_at: int | None) -> None:
+    """The fields upstream reads from ``output`` (CRC-good SOUT and SERR in arrival
+    order, then COM2, as ``collect_results`` builds it): the crash message and, when no
+    scheduler log frames arrived, the scheduler log."""
+    parts = [*acc.output, (COM2_PART, com2_text.encode())]
+    output = _text(parts)
+    r.crash_message = extract_panic_message(output)
+    if r.crash_message is not None:
+        at = next(
+            off
+            for off, line in _lines_with_frames(parts)
+            if rust_trim(decode_lossy(line)).startswith(PANIC_PREFIX)
+        )
+        if at == COM2_PART:
+            r.cite("crash_message", "com2", com2_panic_at if com2_panic_at is not None else 0)
+        else:
+            r.cite("crash_message", "bulk", at)
+    sched_text = _text(acc.sched_log)
+    r.has_sched_output = SCHED_OUTPUT_START in output or SCHED_OUTPUT_START in sched_text
+    r.sched_log = parse_sched_output(sched_text or output)
+    if acc.sched_log and r.sched_log is None:
+        r.anomaly(
+            "sched-log-dropped",
+            "bulk",
+            acc.sched_log[0][0],
+            "scheduler log frames without both markers or with nothing between them: "
+            "the host shows no scheduler log",
+        )
+
+
+def _text(parts: list[tuple[int, bytes]]) -> str:
+    return decode_lossy(b"".join(p for _, p in parts))
+
+
+def parse_sched_output(text: str) -> str | None:
+    """Upstream's ``parse_sched_output``: the text from the first START marker to the
+    last END marker, trimmed; None when a marker is missing or nothing is between."""
     start = text.find(SCHED_OUTPUT_START)
+    if start < 0:
+        return None
+    start += len(SCHED_OUTPUT_START)
     end = text.rfind(SCHED_OUTPUT_END)
-    if start < 0 or end < start:
-        return text
-    return text[start + len(SCHED_OUTPUT_START) : end]
+    if end < start:
+        return None
+    body = rust_trim(text[start:end])
+    return body or None
+
+
+def _lines_with_frames(parts: list[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+    """The LF-separated lines of the concatenated payloads, each with the offset of the
+    frame it starts in."""
+    joined = b"".join(p for _, p in parts)
+    starts: list[tuple[int, int]] = []  # (byte position, frame offset)
+    position = 0
+    for frame_offset, payload in parts:
+        starts.append((position, frame_offset))
+        position += len(payload)
+    index, begin = 0, 0
+    while begin <= len(joined):
+        end = joined.find(b"\n", begin)
+        end = len(joined) if end < 0 else end
+        while index + 1 < len(starts) and starts[index + 1][0] <= begin:
+            index += 1
+        yield starts[index][1], joined[begin:end]
+        begin = end + 1
 
 
 # ---- serial -----------------------------------------------------------------------------
 
 
-def _serial(r: RunResult, channel: str, data: bytes) -> str:
-    """Decode one serial channel for events and return the host's captured text."""
+def _serial(r: RunResult, channel: str, data: bytes) -> tuple[str, int | None]:
+    """Decode one serial channel for events; return the host's captured text and the
+    offset of the first ``PANIC:`` line."""
     if not data:
-        return ""
+        return "", None
+    panic_at: int | None = None
     decoder = SerialDecoder(channel)  # type: ignore[arg-type]
     for event in decoder.feed(data) + decoder.close():
         if isinstance(event, KernelPanic) and r.kernel_panic is None:
             r.kernel_panic = event.message
             r.cite("kernel_panic", channel, event.offset)
-        elif isinstance(event, PanicHead) and channel == "com2":
-            if "crash_message" not in r.provenance:  # the first PANIC: line is the one
-                r.cite("crash_message", channel, event.offset)
+        elif isinstance(event, PanicHead) and panic_at is None:
+            panic_at = event.offset
         elif isinstance(event, FatalSignal) and channel == "com2" and r.fatal_signal is None:
             r.fatal_signal = {"signal": str(event.signal), "addr": f"0x{event.addr:016x}"}
             r.cite("fatal_signal", channel, event.offset)
@@ -479,11 +588,10 @@ def _serial(r: RunResult, channel: str, data: bytes) -> str:
             r.anomaly(
                 "line-overflow", channel, event.offset, f"line longer than {event.limit} bytes"
             )
-    return decode_lossy(capture_window(data)[1])
+    return decode_lossy(capture_window(data)[1]), panic_at
 
 
 def _console(r: RunResult, com1_text: str, com2_text: str) -> None:
-    r.crash_message = extract_panic_message(com2_text)
     at = com2_text.find(INITRAMFS_FATAL_HEAD)
     if at >= 0:
         r.initramfs_fatal = com2_text[at:].split("\n", 1)[0].rstrip("\r")
@@ -505,6 +613,10 @@ def _legacy(r: RunResult, com2: bytes, com2_text: str) -> None:
     for event in decoder.feed(com2) + decoder.close():
         if isinstance(event, Line):
             lines.append((event.offset, event.text.rstrip("\r")))
+    r.crash_message = extract_panic_message(com2_text, contains=True)
+    crash_at = next((off for off, text in lines if PANIC_PREFIX in text), None)
+    if r.crash_message is not None and crash_at is not None:
+        r.cite("crash_message", "com2", crash_at)
     block: list[str] | None = None
     block_kind = ""
     blocks: dict[str, tuple[int, list[str]]] = {}
@@ -563,8 +675,9 @@ def _legacy(r: RunResult, com2: bytes, com2_text: str) -> None:
         r.anomaly(
             "unterminated-block", "com2", block_start, f"{block_kind} block without its end marker"
         )
-    if "sched" in blocks:
-        r.sched_log = "\n".join(blocks["sched"][1])
+    r.has_sched_output = SCHED_OUTPUT_START in com2_text
+    r.sched_log = parse_sched_output(com2_text)
+    if "sched" in blocks and r.sched_log is not None:
         r.cite("sched_log", "com2", blocks["sched"][0])
     if "probe" in blocks:
         r.probe_output = "\n".join(blocks["probe"][1])
@@ -593,10 +706,10 @@ def _legacy_test_result(r: RunResult, offset: int, lines: list[str]) -> None:
         r.anomaly("payload-error", "com2", offset, r.test_result_error)
         return
     r.test_result = doc
-    if doc.get("skipped") is True:
-        r.verdict = "Skip"
+    if not doc["passed"]:
+        r.verdict = "Fail"  # 0.4.9 decides on `passed` alone: `skipped` cannot rescue it
     else:
-        r.verdict = "Pass" if doc["passed"] else "Fail"
+        r.verdict = "Skip" if doc.get("skipped") is True else "Pass"
 
 
 # ---- host side and the decision ----------------------------------------------------------
@@ -607,74 +720,190 @@ MAX_WAKE_BYTES = 64
 
 def _host_side(r: RunResult, marks: list[Mark], hvc0_h2g: bytes) -> None:
     r.wake_bytes = list(hvc0_h2g[:MAX_WAKE_BYTES])
-    # In test mode a 0xD3 is the watchdog's soft deadline; in shell mode (an EXCX
-    # frame) hvc0 carries the user's keystrokes, where 0xD3 is just a UTF-8 byte.
+    # A 0xD3 is the watchdog's soft deadline: it asks the guest to drain and keeps it
+    # running. Only the hard deadline times a run out, and only the recorder knows it.
     if r.exec_exit_code is None and WakeByte.SHUTDOWN in hvc0_h2g:
-        r.timed_out = True
-        r.cite("timed_out", "hvc0", hvc0_h2g.index(WakeByte.SHUTDOWN))
-    for m in marks:
-        if m.name == "timeout" or (m.name == "vm-exit" and m.data.get("timed_out")):
+        at = hvc0_h2g.index(WakeByte.SHUTDOWN)
+        r.context.append(f"0xD3 soft-deadline wake byte @ hvc0 {at} (not a timeout)")
+    for index, m in enumerate(marks):
+        if m.name == TIMEOUT_MARK or (m.name == VM_EXIT_MARK and m.data.get("timed_out")):
             r.timed_out = True
+            r.cite("timed_out", "marks", index)
+        if m.name == VM_EXIT_MARK and isinstance(m.data.get("killed"), str):
+            r.host_killed = m.data["killed"]
+        if m.name == VM_EXIT_MARK:
+            r.vm_exit_recorded = True
 
 
-def _stage(r: RunResult) -> str | None:
-    phases = {e.phase for e in r.lifecycle}
-    if "INIT_STARTED" not in phases:
-        return STAGE_INIT_NOT_STARTED
-    if "PAYLOAD_STARTING" not in phases:
-        return STAGE_INIT_STARTED_NO_PAYLOAD
-    if r.verdict is None:
-        return STAGE_PAYLOAD_STARTED_NO_RESULT
-    return None
-
-
-def _decide(r: RunResult, com1_text: str, *, legacy: bool) -> None:
-    reasons = r.reasons
-    if r.kernel_panic:
-        reasons.append(f"kernel panic: {r.kernel_panic}")
-    if r.initramfs_fatal:
-        reasons.append("initramfs extraction incomplete (the guest ran out of memory)")
-    if r.crash_message:
-        reasons.append(f"guest crashed: {r.crash_message}")
-    elif r.fatal_signal:
-        reasons.append(f"guest crashed: fatal signal {r.fatal_signal['signal']}")
-    if r.timed_out:
-        reasons.append("timed out")
-    if r.scheduler_not_attached:
-        reasons.append(f"scheduler did not attach: {r.scheduler_not_attached}")
-    elif r.scheduler_died:
-        code = r.scheduler_exit_code
-        reasons.append("scheduler died" + (f" (exit code {code})" if code is not None else ""))
-    if r.exec_exit_code is not None:
-        if r.exec_exit_code != 0:
-            reasons.append(f"exec command exited with {r.exec_exit_code}")
+def _exit_code(r: RunResult) -> None:
+    """Upstream's ``VmResult.exit_code``: the last CRC-good EXIT frame; without one, the
+    run loop's -1 when the host ended the run (hard deadline, scheduler-exit kill,
+    kernel-panic latch). A guest that powered off without EXIT gives 0 or -1 upstream,
+    depending on which vCPU saw the reset first: a transcript cannot tell."""
+    if r.exit_code is not None:
+        src = r.provenance.get("exit_code", [])
+        label = "EXIT frame" if not src or src[-1].channel == "bulk" else "exit sentinel line"
+        where = f" @ {src[-1].channel} {src[-1].offsets[-1]}" if src else ""
+        r.exit_code_source = label + where
+        return
+    why = (
+        "hard-deadline timeout"
+        if r.timed_out
+        else f"host killed the VM ({r.host_killed})"
+        if r.host_killed
+        else "kernel-panic latch"
+        if r.kernel_panic
+        else None
+    )
+    if why is not None:
+        r.exit_code = RUN_LOOP_KILLED_EXIT_CODE
+        r.exit_code_source = f"run loop, no EXIT frame: {why}"
+    elif r.vm_exit_recorded:
+        r.exit_code_source = "unknown: no EXIT frame; upstream's run loop gives 0 or -1"
     else:
-        if r.exit_code is None:
-            reasons.append("no exit code: the guest never reported one")
-        elif r.exit_code != 0:
-            reasons.append(f"guest exited with code {r.exit_code}")
-        if r.verdict is None:
-            why = f" ({r.test_result_error})" if r.test_result_error else ""
-            reasons.append("no test result" + why)
-        elif r.verdict in ("Fail", "Inconclusive"):
-            reasons.append(f"test verdict: {r.verdict}" + _first_detail(r))
-    if reasons:
+        r.exit_code_source = "unknown: no EXIT frame and no record of how the VM ended"
+
+
+def _scheduler_active(r: RunResult) -> bool:
+    """Whether a scheduler was under test (``has_active_scheduling``), as far as the
+    traffic shows: a scheduler log, a scheduler exit, or a scheduler lifecycle phase."""
+    return bool(
+        r.scheduler_died
+        or r.scheduler_not_attached
+        or r.sched_log is not None
+        or "sched_log" in r.provenance
+    )
+
+
+def _stage(r: RunResult) -> str:
+    """``classify_init_stage``: PayloadStarting, else any lifecycle phase, else none."""
+    phases = {e.phase for e in r.lifecycle}
+    if "PAYLOAD_STARTING" in phases:
+        return STAGE_PAYLOAD_STARTED_NO_RESULT
+    if phases:
+        return STAGE_INIT_STARTED_NO_PAYLOAD
+    return STAGE_INIT_NOT_STARTED
+
+
+def _decide(r: RunResult, com1_text: str, prof: Profile) -> None:
+    """``evaluate_vm_result``: a decoded result decides alone; without one the run fails
+    with the first of upstream's reasons that applies."""
+    if r.exec_exit_code is not None:
+        _decide_exec(r)
+        return
+    if r.verdict is not None:
+        _decide_by_verdict(r)
+    else:
+        _decide_without_result(r, prof, com1_text)
+    _context(r)
+    if r.status is Status.FAIL and _shows_console(r):
+        r.stage = _stage(r)  # upstream prints the stage in this block only
+        r.diagnostics = format_console_diagnostics(com1_text, r.exit_code, r.stage)
+
+
+def _decide_exec(r: RunResult) -> None:
+    """``shell --exec`` is not a test: the command's exit code is the outcome."""
+    src = r.provenance.get("exec_exit_code", [])
+    where = f" ({src[-1].channel} @ {src[-1].offsets[-1]})" if src else ""
+    r.decided_by = f"shell --exec exit code {r.exec_exit_code}{where}"
+    if r.exec_exit_code != 0:
         r.status = Status.FAIL
-        r.stage = _stage(r) if r.exec_exit_code is None else None
-        code = r.exit_code if r.exit_code is not None else 0
-        r.diagnostics = format_console_diagnostics(com1_text, code, r.stage or "payload completed")
+        r.reasons.append(f"exec command exited with {r.exec_exit_code}")
+    else:
+        r.status = Status.PASS
+
+
+def _decide_by_verdict(r: RunResult) -> None:
+    src = r.provenance.get("verdict", [])
+    where = f" @ {src[-1].channel} {src[-1].offsets[-1]}" if src else ""
+    what = "TEST" if not src or src[-1].channel == "bulk" else "the result JSON"
+    r.decided_by = f"verdict {r.verdict} from {what}{where}"
+    if r.verdict in ("Fail", "Inconclusive"):
+        r.status = Status.FAIL
+        r.reasons.append(f"test verdict: {r.verdict}" + _failure_details(r))
     else:
         r.status = Status.SKIP if r.verdict == "Skip" else Status.PASS
 
 
-def _first_detail(r: RunResult) -> str:
+def _decide_without_result(r: RunResult, prof: Profile, com1_text: str) -> None:
+    reasons = no_result_reasons(prof.transport)
+    bulk = prof.transport == "bulk"
+    events = parse_kmsg_window(com1_text) if bulk else []
+    exit_event = events[-1] if events else None
+    r.status = Status.FAIL
+    why = f" ({r.test_result_error})" if r.test_result_error else ""
+    if r.timed_out:
+        rule = "hard-deadline timeout"
+        reason = reasons.timed_out
+        if exit_event is not None:
+            reason = timed_out_scheduler_exited(exit_event.scheduler_name, exit_event.message)
+            rule += ", scheduler exit in the kernel console"
+    elif r.crash_message is not None:
+        reason, rule = guest_crashed(r.crash_message, prof.transport), "crash message"
+    elif _scheduler_active(r):
+        rule = "a scheduler was running"
+        reason = reasons.no_result_from_guest
+        dump_reason = r.dump_exit_reason if bulk else None
+        if exit_event is not None:
+            reason = scheduler_exited(exit_event.scheduler_name, exit_event.message)
+            rule += ", its exit in the kernel console"
+        elif dump_reason:
+            reason = scheduler_exited(None, dump_reason)
+            rule += ", its exit in the sched_ext dump"
+    else:
+        reason, rule = reasons.no_test_function_output, "no scheduler seen"
+    r.reasons.append(reason)
+    r.decided_by = f"no decodable test result{why}; first upstream reason that applies: {rule}"
+
+
+def _context(r: RunResult) -> None:
+    """What upstream does not let decide once the rule above did: listed, not reasons."""
+    if r.exit_code is not None and (r.exit_code != 0 or r.verdict is None):
+        r.context.append(f"exit code {r.exit_code} ({r.exit_code_source}) is context")
+    if r.timed_out and r.verdict is not None:
+        r.context.append("hard-deadline timeout is context")
+    if r.crash_message is not None and not any(
+        reason.startswith(GUEST_CRASHED_PREFIX) for reason in r.reasons
+    ):
+        r.context.append(f"crash message is context: {r.crash_message}")
+    if r.scheduler_not_attached:
+        r.context.append(f"scheduler did not attach ({r.scheduler_not_attached}) is context")
+    elif r.scheduler_died:
+        code = r.scheduler_exit_code
+        r.context.append(
+            "scheduler died" + (f" (exit code {code})" if code is not None else "") + " is context"
+        )
+    if r.host_killed:
+        r.context.append(f"the host killed the VM ({r.host_killed}) is context")
+    if r.kernel_panic:
+        r.context.append(f"kernel panic is context: {r.kernel_panic}")
+    if r.initramfs_fatal:
+        r.context.append("initramfs extraction incomplete (the guest ran out of memory)")
+
+
+def _shows_console(r: RunResult) -> bool:
+    """Whether upstream appends the ``--- diagnostics ---`` block: without a result when
+    a scheduler was running or the output has no scheduler-log marker; with a failing
+    result when a detail says the scheduler died."""
+    if r.verdict is None:
+        return _scheduler_active(r) or not r.has_sched_output
+    return any(kind in SCHEDULER_DEATH_DETAIL_KINDS for kind, _ in _details(r))
+
+
+def _details(r: RunResult) -> list[tuple[str, str]]:
+    """(kind, message) of every failing or inconclusive detail of the result."""
     result = r.test_result
-    outcomes = getattr(result, "outcomes", ())
-    for outcome in outcomes:
+    out: list[tuple[str, str]] = []
+    for outcome in getattr(result, "outcomes", ()):
         if outcome.kind.value in ("Fail", "Inconclusive") and outcome.detail is not None:
-            return f": {outcome.detail.message}"
+            out.append((outcome.detail.kind.value, outcome.detail.message))
     if isinstance(result, dict):
         for d in result.get("details", []) or []:
             if isinstance(d, dict) and d.get("message"):
-                return f": {d['message']}"
-    return ""
+                out.append((str(d.get("kind", "")), str(d["message"])))
+    return out
+
+
+def _failure_details(r: RunResult) -> str:
+    messages = [message for _, message in _details(r)]
+    return (": " + "; ".join(messages)) if messages else ""

@@ -236,6 +236,8 @@ class VmRun:
     ended_at: float = 0.0
     exit_status: int | None = None
     timed_out: bool = False
+    killed: str | None = None
+    """Why the host killed QEMU before the guest powered off (e.g. ``scheduler-exit``)."""
     qemu_output: str = ""
     channels: dict[str, list[Chunk]] = field(default_factory=lambda: {c: [] for c in CHANNELS})
 
@@ -284,9 +286,12 @@ class _Session:
         sock_path: Path,
         wakes: Sequence[HostWake],
         on_chunk: Callable[[str, Chunk], None] | None = None,
+        *,
+        kill_on: Callable[[str, Chunk], str | None] | None = None,
     ) -> None:
         self.config = config
         self.on_chunk = on_chunk
+        self.kill_on = kill_on
         self.wakes = list(wakes)
         self.fds: dict[str, int] = {}
         for name in FILE_CHANNELS:
@@ -317,6 +322,8 @@ class _Session:
         self.run.channels[channel].append(chunk)
         if self.on_chunk is not None:
             self.on_chunk(channel, chunk)
+        if self.kill_on is not None and self.run.killed is None:
+            self.run.killed = self.kill_on(channel, chunk)
         if direction == "g2h":
             self.received[channel] += len(data)
 
@@ -382,6 +389,9 @@ class _Session:
                 self.tail()
                 now = time.monotonic()
                 self._send_due_wakes(now)
+                if run.killed is not None and proc.poll() is None:
+                    proc.kill()
+                    break
                 if now >= deadline and proc.poll() is None:
                     run.timed_out = True
                     proc.kill()
@@ -411,6 +421,7 @@ def run_vm(
     check: bool = True,
     run_dir: Path | None = None,
     on_chunk: Callable[[str, Chunk], None] | None = None,
+    kill_on: Callable[[str, Chunk], str | None] | None = None,
 ) -> VmRun:
     """Boot the VM, record every channel until QEMU exits or ``timeout_s`` passes.
 
@@ -418,7 +429,9 @@ def run_vm(
     ``check`` (the default) a timeout raises :class:`VmTimeoutError`, a non-zero QEMU exit
     :class:`QemuError` and a guest FATAL line :class:`GuestInitError`; each carries the
     :class:`VmRun`. ``run_dir`` keeps the channel files there instead of a temporary directory.
-    ``on_chunk(channel, chunk)`` sees every chunk as it is captured (live decoding).
+    ``on_chunk(channel, chunk)`` sees every chunk as it is captured (live decoding);
+    when ``kill_on(channel, chunk)`` returns a reason, the host kills QEMU at once, as
+    upstream's host does on a scheduler exit, and records the reason in ``VmRun.killed``.
     """
     qemu = config.qemu if config.qemu is not None else find_qemu()
     if not os.access(config.kernel, os.R_OK):
@@ -435,7 +448,7 @@ def run_vm(
         else:
             initramfs = config.initramfs
         sock = Path(tmp) / "hvc0.sock"
-        session = _Session(config, where, sock, schedule, on_chunk)
+        session = _Session(config, where, sock, schedule, on_chunk, kill_on=kill_on)
         try:
             cmd = qemu_command(config, qemu, where, initramfs, sock)
             run = session.play(cmd, where / "qemu.log")
@@ -451,7 +464,7 @@ def _check(run: VmRun, config: VmConfig) -> None:
         raise VmTimeoutError(
             f"guest did not power off within {config.timeout_s} s; QEMU was killed", run
         )
-    if run.exit_status != 0:
+    if run.exit_status != 0 and run.killed is None:
         raise QemuError(
             f"QEMU exited with status {run.exit_status}: {run.qemu_output.strip()[-2000:]}", run
         )

@@ -19,8 +19,12 @@ from pathlib import Path
 
 from ktstr_guest.initramfs import OnWake, Step, WaitWake, Write, build_initramfs
 from ktstr_guest.scenarios import Scenario
+from ktstr_proto.profiles import get_profile
 from ktstr_proto.transcript import Chunk, Header, Mark, Transcript
+from ktstr_proto.verdict import HOST_KILL_TAGS, VM_EXIT_MARK
 
+from .bulk import BulkDecoder
+from .events import Frame
 from .vm import Chunk as VmChunk
 from .vm import HostWake, Kernel, VmConfig, VmRun, find_kernel, run_vm
 
@@ -59,6 +63,22 @@ def host_wakes(scenario: Scenario) -> list[HostWake]:
     return wakes
 
 
+class HostKillWatch:
+    """Upstream's host rule: a CRC-good frame of a tag in ``HOST_KILL_TAGS`` (SCDX) on
+    the bulk port makes the host kill the VM at once. Use as ``run_vm(kill_on=...)``."""
+
+    def __init__(self, profile: str) -> None:
+        self.decoder = BulkDecoder(profile)
+
+    def __call__(self, channel: str, chunk: VmChunk) -> str | None:
+        if channel != "bulk" or chunk.direction != "g2h":
+            return None
+        for event in self.decoder.feed(chunk.data):
+            if isinstance(event, Frame) and event.crc_ok and event.tag in HOST_KILL_TAGS:
+                return HOST_KILL_TAGS[event.tag]
+        return None
+
+
 def vm_transcript(run: VmRun, scenario: Scenario, kernel: Kernel, accel: str) -> Transcript:
     """A transcript of a finished :class:`VmRun`."""
     events: list[tuple[float, int, Chunk | Mark]] = []
@@ -71,7 +91,8 @@ def vm_transcript(run: VmRun, scenario: Scenario, kernel: Kernel, accel: str) ->
     events.sort(key=lambda e: (e[0], e[1]))
     ordered: list[Chunk | Mark] = [e for _, _, e in events]
     end_t = max(ordered[-1].t if ordered else 0.0, round(run.ended_at - run.started_at, 6))
-    ordered.append(Mark(end_t, "vm-exit", {"status": run.exit_status, "timed_out": run.timed_out}))
+    exit_data = {"status": run.exit_status, "timed_out": run.timed_out, "killed": run.killed}
+    ordered.append(Mark(end_t, VM_EXIT_MARK, exit_data))
     header = Header(
         scenario.profile,
         recorder={"name": "ktstr-py", "source": "qemu", "accel": accel},
@@ -99,12 +120,14 @@ def record_scenario(
     request_dump_at: float | None = None,
     on_chunk: Callable[[Chunk], None] | None = None,
     run_dir: Path | None = None,
+    kernel_verbose: bool = False,
 ) -> VmRecording:
     """Boot ``scenario`` in QEMU, record every channel, return the transcript.
 
     A guest that never powers off is killed after ``timeout_s`` (default: the
-    scenario's) and recorded as timed out; QEMU or kernel problems raise the errors
-    of :mod:`ktstr_host.vm`.
+    scenario's) and recorded as timed out; a CRC-good SCDX frame makes the host kill it
+    at once, as upstream's host does; ``kernel_verbose`` boots without ``loglevel=0``.
+    QEMU or kernel problems raise the errors of :mod:`ktstr_host.vm`.
     """
     k = kernel if kernel is not None else find_kernel()
     initramfs = build_initramfs(scenario.script, k.modules_dir)
@@ -113,6 +136,7 @@ def record_scenario(
         initramfs=initramfs,
         accel=accel,
         timeout_s=timeout_s if timeout_s is not None else scenario.timeout_s,
+        kernel_verbose=kernel_verbose,
     )
     t0 = time.monotonic()  # within milliseconds of QEMU's start, the transcript's t = 0
 
@@ -128,5 +152,8 @@ def record_scenario(
         check=False,
         run_dir=run_dir,
         on_chunk=relay,
+        kill_on=HostKillWatch(scenario.profile)
+        if get_profile(scenario.profile).transport == "bulk"
+        else None,
     )
     return VmRecording(vm_transcript(run, scenario, k, accel), run, k)

@@ -79,10 +79,7 @@ def test_replay_prints_decoded_events(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "** sched_ext dump starts" in out and "** sched_ext dump complete" in out
     assert "SCDX" in out and out.rstrip().endswith(
-        "replay complete; run FAIL: scheduler died "
-        "(exit code 1); guest exited with code 1; "
-        "test verdict: Fail: scheduler exited: "
-        "scx_bpf_error"
+        "replay complete; run FAIL: scheduler exited: scx_bpf_error (invalid DSQ ID 0x42)"
     )
 
 

@@ -50,6 +50,18 @@ def test_qemu_fixtures_are_real_recordings() -> None:
         assert header.meta["kernel"] and "qemu-system-x86_64" in header.meta["qemu_command"]
 
 
+def test_verbose_kernel_fixture_reads_the_kernel_version() -> None:
+    """``extract_kernel_version``: the token after ``Linux version `` in the kernel's
+    banner on COM1 (printed when the kernel boots without ``loglevel=0``); it must name
+    the kernel the recorder booted (the header's ``kernel``, from its file name)."""
+    t = read_transcript(FIXTURES / "qemu" / "normal-pass-verbose-kernel.jsonl")
+    assert "loglevel=0" not in t.header.meta["qemu_command"]
+    result = build_run_result(t)
+    assert result.kernel_version == t.header.meta["kernel"]
+    assert b"Linux version " + str(t.header.meta["kernel"]).encode() in t.channel_bytes("com1")
+    assert result.status.value == "pass"
+
+
 @pytest.mark.parametrize("path", TRANSCRIPTS, ids=IDS)
 def test_report_equals_golden(path: Path) -> None:
     assert build_run_result(read_transcript(path)).to_json() == golden(path)

@@ -22,6 +22,13 @@ def check_expected(result: RunResult, expected: Expected) -> None:
             assert want in result.stdout, f.name
         elif f.name == "status":
             assert result.status.value == want, result.reasons
+        elif f.name == "reason":
+            assert result.reasons == ([want] if want is not None else []), f.name
+        elif f.name == "killed":
+            assert result.host_killed == want, f.name
+        elif f.name == "wprof_frames":
+            sources = result.provenance.get("wprof", [])
+            assert sum(len(src.offsets) for src in sources) == want, f.name
         else:
             assert getattr(result, f.name) == want, f.name
 

@@ -44,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
     result = build_run_result(replayer.transcript)
     out.write(
         f"-- replay complete; run {result.status.value.upper()}"
-        + (f": {'; '.join(result.reasons)}" if result.reasons else "")
+        + (
+            f": {'; '.join(r.replace(chr(10), ' ') for r in result.reasons)}"
+            if result.reasons
+            else ""
+        )
         + "\n"
     )
     return result.status.exit_status
