@@ -115,7 +115,7 @@ def test_doc_example(example: Example, pytester: pytest.Pytester) -> None:
         elif step.kind == "run":
             result = pytester.runpytest("-p", "no:cacheprovider", *shlex.split(step.arg))
             output = result.outlines
-            result.assert_outcomes(**step.outcomes)  # type: ignore[arg-type]
+            result.assert_outcomes(**step.outcomes)
         else:
             assert output is not None, "an output block before any pytest run"
             pytest.LineMatcher(output).fnmatch_lines(step.text.splitlines())
