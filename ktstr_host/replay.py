@@ -4,8 +4,9 @@ A :class:`Replayer` walks a transcript's chunks in recorded order. Guest output 
 released to per-channel read buffers at its recorded time (scaled by ``speed``, or at
 once when ``speed`` is ``None``). When the script reaches bytes the host wrote during the
 recording (h2g), the replayer waits until the host under test writes them, and checks
-them (strict: the recorded bytes, in order), before releasing what the guest said next:
-the SysRq-D dump that followed a 0xD1 wake byte, say. Thread-safe: one host thread per
+them (strict: the recorded bytes, in order; ``match_on`` relaxes that per write),
+before releasing what the guest said next: the SysRq-D dump that followed a 0xD1 wake
+byte, say. Thread-safe: one host thread per
 channel may block in :meth:`read` while another writes.
 
 :meth:`report` lists what was never consumed; :meth:`finish` raises when anything was.
@@ -15,27 +16,69 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ktstr_proto.errors import KtstrError, UsageError
 from ktstr_proto.transcript import Chunk, Header
 
+from .hexdump import hexdump, window
 from .transcript_io import PathLike, Transcript, read_transcript
+
+WriteMatcher = Callable[[str, bytes, bytes], bool]
+"""``matcher(channel, recorded, written) -> bool``: whether a host write of the same
+length as the recorded bytes at its offset is acceptable."""
+MatchOn = str | WriteMatcher | Sequence[str | WriteMatcher]
+MATCH_NAMES = ("bytes", "length")
+
+
+def match_rules(match_on: MatchOn) -> tuple[str | WriteMatcher, ...]:
+    """``match_on`` as a tuple of rules (``"bytes"``, ``"length"`` or callables)."""
+    rules = (match_on,) if isinstance(match_on, str) or callable(match_on) else tuple(match_on)
+    if not rules:
+        raise UsageError("match_on needs at least one rule: 'bytes', 'length' or a callable")
+    for rule in rules:
+        if not callable(rule) and rule not in MATCH_NAMES:
+            raise UsageError(
+                f"match_on: unknown rule {rule!r} (use 'bytes', 'length' or a callable)"
+            )
+    return rules
+
+
+def _rule_name(rule: str | WriteMatcher) -> str:
+    return rule if isinstance(rule, str) else getattr(rule, "__name__", repr(rule))
 
 
 class ReplayMismatch(KtstrError, AssertionError):
-    """The host wrote bytes the recorded host did not write (strict mode)."""
+    """The host wrote bytes the recording does not accept (strict mode).
 
-    def __init__(self, channel: str, offset: int, expected: bytes, got: bytes) -> None:
-        super().__init__(
+    ``expected`` and ``got`` are up to 16 bytes from the first differing ``offset``;
+    the message adds both sides as hexdumps with that byte marked.
+    """
+
+    def __init__(
+        self, channel: str, offset: int, expected: bytes, got: bytes, *, detail: str = ""
+    ) -> None:
+        message = (
             f"channel {channel!r}: host wrote {got!r} at offset {offset}, "
             f"recording has {expected!r}"
         )
+        super().__init__(message + (f"\n{detail}" if detail else ""))
         self.channel = channel
         self.offset = offset
         self.expected = expected
         self.got = got
+
+
+def mismatch_detail(rule: str, recorded: bytes, written: bytes, start: int, at: int) -> str:
+    """Both sides of a rejected write as hexdumps (``start``: the write's channel
+    offset, ``at``: the first differing byte's offset), marked at ``at``."""
+    lines = [f"rejected by match_on rule {rule!r}; first difference at offset {at}:"]
+    for label, data in (("recording", recorded), ("host wrote", written)):
+        lo, part = window(data, start, at)
+        lines.append(f"  {label} ({len(data)} bytes at offset {start}):")
+        lines += [f"    {line}" for line in hexdump(part, lo, mark=at)]
+    return "\n".join(lines)
 
 
 class ReplayIncomplete(KtstrError, AssertionError):
@@ -80,8 +123,13 @@ class Replayer:
         *,
         speed: float | None = None,
         strict: bool = True,
+        match_on: MatchOn = ("bytes",),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``match_on``: how a host write is checked against the recorded bytes at its
+        offset (strict mode): ``"bytes"`` (equal), ``"length"`` (any content), or
+        ``matcher(channel, recorded, written) -> bool``; every rule must accept. A write
+        longer than what is left of the recording is always a mismatch."""
         if speed is not None and not speed > 0:
             raise UsageError(f"speed must be positive (or None for as fast as possible): {speed}")
         self.transcript = (
@@ -90,6 +138,7 @@ class Replayer:
         self.header: Header = self.transcript.header
         self.speed = speed
         self.strict = strict
+        self.match_on = match_rules(match_on)
         self._clock = clock
         self._cond = threading.Condition()
         self._script = self.transcript.chunks
@@ -230,14 +279,17 @@ class Replayer:
             expected = self._expected.get(channel, b"")
             offset = self._written.get(channel, 0)
             want = expected[offset : offset + len(data)]
-            if want != data:
-                if self.strict:
-                    bad = next(
-                        (i for i in range(len(data)) if i >= len(want) or want[i] != data[i]), 0
-                    )
-                    raise ReplayMismatch(
-                        channel, offset + bad, want[bad : bad + 16], data[bad : bad + 16]
-                    )
+            rejected = self._rejected_by(channel, want, data)
+            if rejected is not None and self.strict:
+                bad = next((i for i in range(len(data)) if i >= len(want) or want[i] != data[i]), 0)
+                raise ReplayMismatch(
+                    channel,
+                    offset + bad,
+                    want[bad : bad + 16],
+                    data[bad : bad + 16],
+                    detail=mismatch_detail(rejected, want, data, offset, offset + bad),
+                )
+            if want != data and not self.strict:
                 extra = max(0, offset + len(data) - len(expected))
                 self._extra[channel] = self._extra.get(channel, 0) + extra
             before = self._clock()
@@ -250,6 +302,17 @@ class Replayer:
                         self._shift += late
             self._cond.notify_all()
             return len(data)
+
+    def _rejected_by(self, channel: str, want: bytes, data: bytes) -> str | None:
+        """The name of the first ``match_on`` rule that rejects ``data`` (None: accepted)."""
+        if len(want) != len(data):
+            return "length"
+        for rule in self.match_on:
+            if rule == "bytes" and want != data:
+                return "bytes"
+            if callable(rule) and not rule(channel, want, data):
+                return _rule_name(rule)
+        return None
 
     # ---- plain Python API ------------------------------------------------------------
 
