@@ -120,8 +120,9 @@ class Browser:
             if "method" in reply:
                 self.events.append(reply)
 
-    def wait_event(self, method: str) -> dict[str, Any]:
-        for event in self.events:
+    def wait_event(self, method: str, since: int = 0) -> dict[str, Any]:
+        """The first ``method`` event at or after index ``since`` of :attr:`events`."""
+        for event in self.events[since:]:
             if event["method"] == method:
                 return event
         deadline = time.monotonic() + TIMEOUT
@@ -136,8 +137,9 @@ class Browser:
 
     def open(self, path: Path) -> str:
         url = path.resolve().as_uri()
+        since = len(self.events)
         self.call("Page.navigate", session=True, url=url)
-        self.wait_event("Page.loadEventFired")
+        self.wait_event("Page.loadEventFired", since)
         return url
 
     def js(self, expression: str) -> Any:
@@ -161,9 +163,9 @@ class Browser:
                 clickCount=1,
             )
 
-    def screenshot(self, path: Path) -> Path:
+    def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
         data = self.call(
-            "Page.captureScreenshot", session=True, format="png", captureBeyondViewport=True
+            "Page.captureScreenshot", session=True, format="png", captureBeyondViewport=full_page
         )["data"]
         path.write_bytes(base64.b64decode(data))
         return path
