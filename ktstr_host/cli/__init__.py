@@ -11,6 +11,7 @@ from ktstr_proto.errors import KtstrError
 from ktstr_proto.profiles import load_profiles
 
 from . import decode, export, fuzz, record, replay, report, scenarios, validate, vm
+from . import wireshark as wireshark_cmd
 
 
 class CliError(Exception):
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (decode, report, validate, replay, record, scenarios, vm, export, fuzz):
         module.register(sub)
+    wireshark_cmd.register(sub)
     return parser
 
 

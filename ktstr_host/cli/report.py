@@ -10,6 +10,8 @@ from typing import Any
 from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import get_profile, profile_names
 
+from ..export_common import OutputExistsError
+from ..export_html import write_html
 from ..recorder import import_captures
 from ..result_builder import build_run_result
 from ..transcript_io import read_transcript
@@ -33,6 +35,12 @@ def register(sub: Any) -> None:
         "default: the transcript's, else ktstr-0.15",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--html",
+        metavar="OUT.html",
+        help="also write a self-contained HTML page with the run on a timeline",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --html file")
     p.set_defaults(run=run)
 
 
@@ -52,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if not any(c.data for c in transcript.chunks):
         raise UsageError("no data: every channel is empty, there is no run to report on")
     result = build_run_result(transcript, profile)
+    if args.html:
+        try:
+            write_html(transcript, result, args.html, overwrite=args.force)
+        except OutputExistsError as exc:
+            raise UsageError(f"{exc} (use --force to replace it)") from None
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
