@@ -29,6 +29,7 @@ import os
 import re
 import selectors
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -147,6 +148,8 @@ class VmConfig:
     stats_port: bool = True
     qemu: Path | None = None
     poll_interval_s: float = 0.005
+    stall_warning_s: float = 5.0
+    """Under ``kvm``: how long without any guest output before ``on_stall`` is called."""
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.poll_interval_s <= 0:
@@ -236,6 +239,8 @@ class VmRun:
     ended_at: float = 0.0
     exit_status: int | None = None
     timed_out: bool = False
+    interrupted: str | None = None
+    """Why the run was stopped early (e.g. ``SIGTERM``); QEMU was killed then."""
     qemu_output: str = ""
     channels: dict[str, list[Chunk]] = field(default_factory=lambda: {c: [] for c in CHANNELS})
 
@@ -284,9 +289,14 @@ class _Session:
         sock_path: Path,
         wakes: Sequence[HostWake],
         on_chunk: Callable[[str, Chunk], None] | None = None,
+        *,
+        stop: Callable[[], str | None] | None = None,
+        on_stall: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self.on_chunk = on_chunk
+        self.stop = stop
+        self.on_stall = on_stall if config.accel == "kvm" else None
         self.wakes = list(wakes)
         self.fds: dict[str, int] = {}
         for name in FILE_CHANNELS:
@@ -370,25 +380,34 @@ class _Session:
 
     def play(self, cmd: list[str], log: Path) -> VmRun:
         with log.open("wb") as out:
-            try:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            try:  # its own session: a terminal's Ctrl-C reaches us, and we end its group
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+                )
             except OSError as exc:
                 raise QemuNotFoundError(f"cannot start {cmd[0]}: {exc}") from exc
         self.run = run = VmRun(cmd, time.monotonic())
         deadline = run.started_at + self.config.timeout_s
+        stall_at = run.started_at + self.config.stall_warning_s
         try:
             while proc.poll() is None:
                 self._hvc0_events(self.config.poll_interval_s)
                 self.tail()
                 now = time.monotonic()
                 self._send_due_wakes(now)
+                reason = self.stop() if self.stop is not None else None
+                if reason is not None:
+                    run.interrupted = reason
+                    break
                 if now >= deadline and proc.poll() is None:
                     run.timed_out = True
-                    proc.kill()
                     break
+                if self.on_stall is not None and now >= stall_at:
+                    if not any(self.received.values()):
+                        self.on_stall(now - run.started_at)
+                    self.on_stall = None
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            _kill_group(proc)
             run.exit_status = proc.wait()
             run.ended_at = time.monotonic()
         self.tail()
@@ -403,6 +422,16 @@ class _Session:
         return run
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL QEMU's process group (QEMU and anything it started), if any is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # already gone (and reaped by nobody else: the group id was ours)
+    except PermissionError:  # pragma: no cover - group reused by someone else
+        proc.kill()
+
+
 def run_vm(
     config: VmConfig,
     *,
@@ -411,6 +440,8 @@ def run_vm(
     check: bool = True,
     run_dir: Path | None = None,
     on_chunk: Callable[[str, Chunk], None] | None = None,
+    stop: Callable[[], str | None] | None = None,
+    on_stall: Callable[[float], None] | None = None,
 ) -> VmRun:
     """Boot the VM, record every channel until QEMU exits or ``timeout_s`` passes.
 
@@ -419,6 +450,9 @@ def run_vm(
     :class:`QemuError` and a guest FATAL line :class:`GuestInitError`; each carries the
     :class:`VmRun`. ``run_dir`` keeps the channel files there instead of a temporary directory.
     ``on_chunk(channel, chunk)`` sees every chunk as it is captured (live decoding).
+    ``stop()`` is polled: when it returns a reason, QEMU's process group is killed and the
+    run ends with :attr:`VmRun.interrupted` set. Under ``kvm``, ``on_stall(seconds)`` is
+    called once if the guest wrote nothing within ``config.stall_warning_s``.
     """
     qemu = config.qemu if config.qemu is not None else find_qemu()
     if not os.access(config.kernel, os.R_OK):
@@ -435,7 +469,7 @@ def run_vm(
         else:
             initramfs = config.initramfs
         sock = Path(tmp) / "hvc0.sock"
-        session = _Session(config, where, sock, schedule, on_chunk)
+        session = _Session(config, where, sock, schedule, on_chunk, stop=stop, on_stall=on_stall)
         try:
             cmd = qemu_command(config, qemu, where, initramfs, sock)
             run = session.play(cmd, where / "qemu.log")
@@ -447,6 +481,8 @@ def run_vm(
 
 
 def _check(run: VmRun, config: VmConfig) -> None:
+    if run.interrupted is not None:
+        raise VmError(f"the run was interrupted ({run.interrupted}); QEMU was killed")
     if run.timed_out:
         raise VmTimeoutError(
             f"guest did not power off within {config.timeout_s} s; QEMU was killed", run
