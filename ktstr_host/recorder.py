@@ -101,7 +101,10 @@ class _SocketPort:
 def open_port(spec: str, *, timeout: float = POLL_S) -> Port:
     """Open a pyserial URL, a device node, or ``file:PATH`` / a regular file."""
     if spec.startswith("file:"):
-        return _FilePort(spec[5:])
+        try:
+            return _FilePort(spec[5:])
+        except OSError as exc:
+            raise UsageError(f"cannot open {spec}: {exc.strerror}") from None
     if spec.startswith("socket://"):
         parts = urlsplit(spec)
         if parts.hostname is None or parts.port is None:

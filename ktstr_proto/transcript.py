@@ -170,9 +170,10 @@ def encode_event(event: Event, kind: ChannelKind = "text") -> str:
             text = None
     if text is not None:
         doc["text"] = text
-    else:
-        doc["b64"] = base64.b64encode(event.data).decode("ascii")
-    return json.dumps(doc, ensure_ascii=False)
+        return json.dumps(doc, ensure_ascii=False)
+    # base64 needs no JSON escaping: splice it in rather than scanning it again
+    b64 = base64.b64encode(event.data).decode("ascii")
+    return f'{json.dumps(doc, ensure_ascii=False)[:-1]}, "b64": "{b64}"}}'
 
 
 # ---- strict decoding ---------------------------------------------------------------
