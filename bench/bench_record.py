@@ -1,15 +1,15 @@
 """Recorder memory and throughput at full producer speed, and Replayer construction.
 
 Run: ``python bench/bench_record.py [SECONDS]``. Each case runs ``ktstr-host record`` in a
-child process and takes its peak RSS from ``wait4``. Baselines measured in the same run:
-the same recorder on a 1 KiB file (its fixed cost), and the loopback producer draining
-into a plain socket reader (the rate a peer offers when nothing slows it down). Replayer
-construction is timed for 20,000 chunks on 1 channel and on 20,000 channels.
+child process that reports its own peak RSS (``VmHWM``, via ``bench/peak_rss.py``).
+Baselines measured in the same run: the same recorder on a 1 KiB file (its fixed cost),
+and the loopback producer draining into a plain socket reader (the rate a peer offers
+when nothing slows it down). Replayer construction is timed for 20,000 chunks on 1
+channel and on 20,000 channels.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,23 +20,22 @@ from ktstr_host.replay import Replayer
 from ktstr_proto.transcript import STANDARD_CHANNELS, ChannelSpec, Chunk, Header, Transcript
 
 HERE = Path(__file__).parent
-CLI = [sys.executable, "-m", "ktstr_host.cli", "record", "--quiet", "--force"]
+CLI = [sys.executable, str(HERE / "peak_rss.py"), "record", "--quiet", "--force"]
 
 
 def record(source: str, seconds: float, out: Path) -> tuple[float, float]:
     """(peak RSS in MiB, MB/s recorded) of one ``record`` run."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(
+    proc = subprocess.run(
         [*CLI, "--bulk", source, "--duration", str(seconds), "--out", str(out)],
-        stdout=subprocess.PIPE,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.monotonic() - t0
-    assert proc.stdout is not None
-    line = proc.stdout.read().decode()
-    assert os.waitstatus_to_exitcode(status) == 0, line
-    recorded = int(line.split()[1])
-    return usage.ru_maxrss / 1024, recorded / elapsed / 1e6
+    recorded = int(proc.stdout.split()[1])
+    peak_kib = int(proc.stderr.split()[-1])
+    return peak_kib / 1024, recorded / elapsed / 1e6
 
 
 def replayer_build(channels: int, chunks: int = 20_000) -> float:
