@@ -25,6 +25,7 @@ are accurate to about that interval.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
@@ -423,12 +424,10 @@ class _Session:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL QEMU's process group (QEMU and anything it started), if any is left."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # already gone (and reaped by nobody else: the group id was ours)
-    except PermissionError:  # pragma: no cover - group reused by someone else
+    """SIGKILL QEMU's process group (QEMU and anything it started), then QEMU itself."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the group id is QEMU's pid (own session)
+    if proc.poll() is None:
         proc.kill()
 
 
