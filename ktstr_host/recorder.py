@@ -5,9 +5,12 @@ device, a real serial port, ``ktstrreplay://``...) or a plain file, stamps every
 with the recorder's monotonic clock and queues it; the caller's thread writes the queue
 to the transcript in that order and hands each chunk to ``on_chunk`` (live decoding).
 Stamping and queueing happen under one lock, so times never decrease and no channel's
-bytes are reordered. A read error or end of file ends that channel (recorded as an
-``eof`` mark); :meth:`Recorder.stop` (e.g. from a signal handler) ends all of them, and
-everything read so far is written and flushed.
+bytes are reordered. The queue is bounded (``queue_chunks`` reads of at most
+``READ_SIZE`` bytes): when the writer falls behind, readers block and stop reading, so
+the source's own flow control (TCP windows, a full pipe) slows the peer and memory stays
+bounded at any producer speed. A read error or end of file ends that channel (recorded
+as an ``eof`` mark); :meth:`Recorder.stop` (e.g. from a signal handler) makes every
+reader finish its current read and quit, then everything read is written and flushed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ from .transcript_io import PathLike, Transcript, TranscriptWriter
 
 READ_SIZE = 65536
 POLL_S = 0.05
+QUEUE_CHUNKS = 64
+"""Default queue bound: at most 64 reads of READ_SIZE bytes (4 MiB) wait for the writer."""
+WIND_DOWN_S = 5.0
+"""How long :meth:`Recorder.close` waits for readers stuck in a read (e.g. a silent FIFO)."""
 
 
 class Port(Protocol):
@@ -94,7 +101,10 @@ class _SocketPort:
 def open_port(spec: str, *, timeout: float = POLL_S) -> Port:
     """Open a pyserial URL, a device node, or ``file:PATH`` / a regular file."""
     if spec.startswith("file:"):
-        return _FilePort(spec[5:])
+        try:
+            return _FilePort(spec[5:])
+        except OSError as exc:
+            raise UsageError(f"cannot open {spec}: {exc.strerror}") from None
     if spec.startswith("socket://"):
         parts = urlsplit(spec)
         if parts.hostname is None or parts.port is None:
@@ -140,9 +150,13 @@ class Recorder:
         on_chunk: Callable[[Chunk], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         keep: bool | None = None,
+        queue_chunks: int = QUEUE_CHUNKS,
     ) -> None:
         """``keep``: also hold every event in :attr:`transcript` (default: only when
-        there is no output file, so long recordings do not grow in memory)."""
+        there is no output file, so long recordings do not grow in memory).
+        ``queue_chunks``: how many reads may wait for the writer before readers block."""
+        if queue_chunks < 1:
+            raise UsageError("queue_chunks must be at least 1")
         self.header = header
         self._keep = (out is None) if keep is None else keep
         if out is None or isinstance(out, TranscriptWriter):
@@ -154,7 +168,7 @@ class Recorder:
         self._on_chunk = on_chunk
         self._clock = clock
         self._t0: float | None = None
-        self._queue: queue.Queue[Chunk | Mark | None] = queue.Queue()
+        self._queue: queue.Queue[Chunk | Mark | None] = queue.Queue(queue_chunks)
         self._stamp_lock = threading.Lock()
         self._sources: dict[str, _Source] = {}
         self._threads: list[threading.Thread] = []
@@ -170,11 +184,9 @@ class Recorder:
             raise UsageError(f"channel {channel!r} is not in the transcript header")
         if channel in self._sources:
             raise UsageError(f"channel {channel!r} is already recorded")
-        if isinstance(source, str):
-            port = open_port(source)
-            self._sources[channel] = _Source(channel, port, source, isinstance(port, _FilePort))
-        else:
-            self._sources[channel] = _Source(channel, source, repr(source), False)
+        port = open_port(source) if isinstance(source, str) else source
+        spec = source if isinstance(source, str) else repr(source)
+        self._sources[channel] = _Source(channel, port, spec, isinstance(port, _FilePort))
 
     def now(self) -> float:
         if self._t0 is None:
@@ -182,6 +194,8 @@ class Recorder:
         return self._clock() - self._t0
 
     def _put(self, make: Callable[[float], Chunk | Mark]) -> None:
+        """Stamp and queue; blocks while the queue is full (back-pressure). Never call
+        it from the thread that runs :meth:`run`: only that thread empties the queue."""
         with self._stamp_lock:
             self._queue.put(make(self.now()))
 
@@ -241,7 +255,8 @@ class Recorder:
 
     def run(self, *, timeout: float | None = None, until: Callable[[], bool] | None = None) -> bool:
         """Write queued chunks until every channel ended, :meth:`stop` was called,
-        ``until()`` is true, or ``timeout`` seconds passed (returns False then)."""
+        ``until()`` is true, or ``timeout`` seconds passed (returns False then). Readers
+        are stopped first, then what they read is written: stopping takes one read."""
         if not self._threads:
             self.start()
         deadline = None if timeout is None else self._clock() + timeout
@@ -257,8 +272,21 @@ class Recorder:
             except queue.Empty:
                 continue
             self._consume(item)
-        self.drain()
+        self._wind_down()
         return finished
+
+    def _wind_down(self) -> None:
+        """Stop the readers and write everything they queued until each one ended."""
+        self.stop()
+        give_up = time.monotonic() + WIND_DOWN_S
+        while self._open > 0:
+            try:
+                self._consume(self._queue.get(timeout=POLL_S))
+            except queue.Empty:
+                alive = any(th.is_alive() for th in self._threads)
+                if not alive or time.monotonic() >= give_up:
+                    break
+        self.drain()
 
     def drain(self) -> None:
         """Write whatever is queued now."""
@@ -286,10 +314,7 @@ class Recorder:
 
     def close(self) -> None:
         """Stop the readers, write everything read so far, close ports and the file."""
-        self.stop()
-        for th in self._threads:
-            th.join(timeout=2.0)
-        self.drain()
+        self._wind_down()
         for src in self._sources.values():
             with contextlib.suppress(OSError):
                 src.port.close()

@@ -152,15 +152,19 @@ class Replayer:
         self._written: dict[str, int] = {}
         self._extra: dict[str, int] = {}
         self._needed: list[int] = []  # per script index: written bytes needed to pass
+        self._last_g2h: dict[str, int] = {}  # per channel: script index of its last output
+        # one pass over the script indexes every channel (linear in chunks + channels)
+        writes: dict[str, list[bytes]] = {name: [] for name in self.header.channels}
         totals: dict[str, int] = {}
-        for chunk in self._script:
+        for index, chunk in enumerate(self._script):
             if chunk.direction == "h2g":
                 totals[chunk.channel] = totals.get(chunk.channel, 0) + len(chunk.data)
                 self._needed.append(totals[chunk.channel])
+                writes.setdefault(chunk.channel, []).append(chunk.data)
             else:
                 self._needed.append(0)
-        for name in self.header.channels:
-            self._expected[name] = self.transcript.channel_bytes(name, "h2g")
+                self._last_g2h[chunk.channel] = index
+        self._expected = {name: b"".join(parts) for name, parts in writes.items()}
 
     # ---- timing ----------------------------------------------------------------------
 
@@ -252,9 +256,7 @@ class Replayer:
                 self._cond.wait(None if wait_until is None else max(0.0, wait_until - now))
 
     def _more_for(self, channel: str) -> bool:
-        return any(
-            c.channel == channel and c.direction == "g2h" for c in self._script[self._cursor :]
-        )
+        return self._last_g2h.get(channel, -1) >= self._cursor
 
     def _take(self, channel: str, n: int) -> bytes:
         buf = self._buffers[channel]

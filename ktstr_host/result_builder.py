@@ -115,6 +115,8 @@ def build_run_result(transcript: Transcript, profile: str | Profile | None = Non
     _console(r, com1_text, com2_text)
     hvc0 = transcript.channel_bytes("hvc0", "h2g") if "hvc0" in transcript.header.channels else b""
     _host_side(r, transcript.marks, hvc0)
+    if transcript.truncated:
+        r.anomaly("transcript-truncated", "transcript", None, transcript.truncated)
     _exit_code(r)
     _decide(r, com1_text, prof)
     return r

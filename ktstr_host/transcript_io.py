@@ -11,10 +11,10 @@ import gzip
 import io
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import (
@@ -32,6 +32,10 @@ from ktstr_proto.transcript import (
     encode_header,
 )
 
+from .output_files import atomic_output, output_stream
+
+T = TypeVar("T")
+
 __all__ = [
     "MAX_LINE",
     "PathLike",
@@ -39,6 +43,8 @@ __all__ = [
     "TranscriptReader",
     "TranscriptWriter",
     "read_transcript",
+    "save_transcript",
+    "truncation_note",
     "write_transcript",
 ]
 
@@ -71,48 +77,76 @@ class TranscriptReader:
     """Streams the events of one transcript, validating every line.
 
     ``header`` is parsed on construction; iterate for events. Malformed input raises
-    :class:`TranscriptError` naming the line.
+    :class:`TranscriptError` naming the file and line. A final line without its newline
+    that does not decode is what a recorder killed mid-write leaves: it ends the events
+    and is described in :attr:`truncated`, unless ``strict``, where it raises too.
     """
 
-    def __init__(self, source: PathLike | IO[bytes], *, max_line: int = MAX_LINE) -> None:
+    def __init__(
+        self, source: PathLike | IO[bytes], *, max_line: int = MAX_LINE, strict: bool = False
+    ) -> None:
+        self.name = _source_name(source)
         self._stream, self._owned = _open_read(source)
         self._max_line = max_line
+        self._strict = strict
         self._lineno = 0
+        self.truncated: TranscriptError | None = None
         try:
             first = self._next_line()
             if first is None:
-                raise TranscriptError("empty file: no header line", 1)
-            self.header = decode_header(first, 1)
+                raise self._named(TranscriptError("empty file: no header line", 1))
+            self.header = self._decode(lambda: decode_header(_utf8(first, 1), 1))
         except BaseException:
             self.close()
             raise
         self._decoder = LineDecoder(self.header)
 
-    def _next_line(self) -> str | None:
+    def _named(self, exc: TranscriptError) -> TranscriptError:
+        if exc.source is not None or self.name is None:
+            return exc
+        return TranscriptError(exc.reason, exc.line, source=self.name)
+
+    def _decode(self, decode: Callable[[], T]) -> T:
+        try:
+            return decode()
+        except TranscriptError as exc:
+            raise self._named(exc) from None
+
+    def _next_line(self) -> bytes | None:
         try:
             raw = self._stream.readline(self._max_line + 1)
         except (OSError, EOFError, zlib.error) as exc:
-            raise TranscriptError(
-                f"compressed stream is corrupt or truncated ({exc})", self._lineno + 1
+            raise self._named(
+                TranscriptError(
+                    f"compressed stream is corrupt or truncated ({exc})", self._lineno + 1
+                )
             ) from None
         if not raw:
             return None
         self._lineno += 1
         if len(raw) > self._max_line:
-            raise TranscriptError(f"line longer than {self._max_line} bytes", self._lineno)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise TranscriptError(f"not UTF-8 (byte {exc.start})", self._lineno) from None
+            raise self._named(
+                TranscriptError(f"line longer than {self._max_line} bytes", self._lineno)
+            )
+        return raw
 
     def __iter__(self) -> Iterator[Event]:
         while True:
-            line = self._next_line()
-            if line is None:
+            raw = self._next_line()
+            if raw is None:
                 return
-            if not line.strip():
-                raise TranscriptError("empty line", self._lineno)
-            yield self._decoder.decode(line, self._lineno)
+            lineno = self._lineno
+            try:
+                line = _utf8(raw, lineno)
+                if not line.strip():
+                    raise TranscriptError("empty line", lineno)
+                event = self._decoder.decode(line, lineno)
+            except TranscriptError as exc:
+                if raw.endswith(b"\n") or self._strict:
+                    raise self._named(exc) from None
+                self.truncated = exc  # torn final line: everything before it stands
+                return
+            yield event
 
     def close(self) -> None:
         if self._owned or isinstance(self._stream, gzip.GzipFile):
@@ -130,10 +164,31 @@ class TranscriptReader:
         self.close()
 
 
+def _utf8(raw: bytes, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TranscriptError(f"not UTF-8 (byte {exc.start})", lineno) from None
+
+
+def _source_name(source: PathLike | IO[bytes]) -> str | None:
+    if isinstance(source, str | os.PathLike):
+        return str(source)
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def truncation_note(exc: TranscriptError) -> str:
+    """How a torn final line is described to users (report anomaly, validate warning)."""
+    return f"the final line {exc.line} is incomplete ({exc.reason}); the recording was cut off"
+
+
 def read_transcript(source: PathLike | IO[bytes]) -> Transcript:
     """Read a whole transcript (use :class:`TranscriptReader` for large files)."""
     with TranscriptReader(source) as reader:
-        return Transcript(reader.header, list(reader))
+        events = list(reader)
+        cut = None if reader.truncated is None else truncation_note(reader.truncated)
+        return Transcript(reader.header, events, truncated=cut)
 
 
 class TranscriptWriter:
@@ -160,7 +215,11 @@ class TranscriptWriter:
         self._put(encode_header(header))
 
     def _put(self, line: str) -> None:
-        self._file.write(line.encode("utf-8") + b"\n")
+        """One whole line per write (a raw file may take it in several parts)."""
+        data = memoryview(line.encode("utf-8") + b"\n")
+        while data:
+            n = self._file.write(data)
+            data = data[len(data) if n is None else n :]
         if self._flush_every:
             self._file.flush()
 
@@ -209,6 +268,26 @@ class TranscriptWriter:
 
 
 def write_transcript(target: PathLike | IO[bytes], transcript: Transcript) -> None:
-    with TranscriptWriter(target, transcript.header, flush_every=False) as w:
-        for event in transcript.events:
-            w.write(event)
+    """Write a whole transcript; a path is replaced atomically (gzip when it ends in .gz)."""
+    if not isinstance(target, str | os.PathLike):
+        with TranscriptWriter(target, transcript.header, flush_every=False) as w:
+            for event in transcript.events:
+                w.write(event)
+        return
+    with atomic_output(target) as out:
+        _write_maybe_gz(out, str(target), transcript)
+
+
+def save_transcript(target: str, transcript: Transcript, *, force: bool) -> None:
+    """The CLI's ``--out``: ``-`` is standard output; an existing path or a symlink is
+    refused unless ``force``; the file appears whole or not at all."""
+    with output_stream(target, force, binary=False) as out:
+        _write_maybe_gz(out, target, transcript)
+
+
+def _write_maybe_gz(out: IO[bytes], name: str, transcript: Transcript) -> None:
+    if name.endswith(".gz"):
+        with gzip.GzipFile(fileobj=out, mode="wb") as gz:
+            write_transcript(gz, transcript)  # type: ignore[arg-type]
+    else:
+        write_transcript(out, transcript)

@@ -25,10 +25,12 @@ are accurate to about that interval.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -147,6 +149,8 @@ class VmConfig:
     stats_port: bool = True
     qemu: Path | None = None
     poll_interval_s: float = 0.005
+    stall_warning_s: float = 5.0
+    """Under ``kvm``: how long without any guest output before ``on_stall`` is called."""
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.poll_interval_s <= 0:
@@ -238,6 +242,8 @@ class VmRun:
     timed_out: bool = False
     killed: str | None = None
     """Why the host killed QEMU before the guest powered off (e.g. ``scheduler-exit``)."""
+    interrupted: str | None = None
+    """Why the run was stopped early (e.g. ``SIGTERM``); QEMU was killed then."""
     qemu_output: str = ""
     channels: dict[str, list[Chunk]] = field(default_factory=lambda: {c: [] for c in CHANNELS})
 
@@ -288,10 +294,14 @@ class _Session:
         on_chunk: Callable[[str, Chunk], None] | None = None,
         *,
         kill_on: Callable[[str, Chunk], str | None] | None = None,
+        stop: Callable[[], str | None] | None = None,
+        on_stall: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self.on_chunk = on_chunk
         self.kill_on = kill_on
+        self.stop = stop
+        self.on_stall = on_stall if config.accel == "kvm" else None
         self.wakes = list(wakes)
         self.fds: dict[str, int] = {}
         for name in FILE_CHANNELS:
@@ -377,28 +387,36 @@ class _Session:
 
     def play(self, cmd: list[str], log: Path) -> VmRun:
         with log.open("wb") as out:
-            try:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            try:  # its own session: a terminal's Ctrl-C reaches us, and we end its group
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+                )
             except OSError as exc:
                 raise QemuNotFoundError(f"cannot start {cmd[0]}: {exc}") from exc
         self.run = run = VmRun(cmd, time.monotonic())
         deadline = run.started_at + self.config.timeout_s
+        stall_at = run.started_at + self.config.stall_warning_s
         try:
             while proc.poll() is None:
                 self._hvc0_events(self.config.poll_interval_s)
                 self.tail()
                 now = time.monotonic()
                 self._send_due_wakes(now)
-                if run.killed is not None and proc.poll() is None:
-                    proc.kill()
+                if run.killed is not None:
+                    break
+                reason = self.stop() if self.stop is not None else None
+                if reason is not None:
+                    run.interrupted = reason
                     break
                 if now >= deadline and proc.poll() is None:
                     run.timed_out = True
-                    proc.kill()
                     break
+                if self.on_stall is not None and now >= stall_at:
+                    if not any(self.received.values()):
+                        self.on_stall(now - run.started_at)
+                    self.on_stall = None
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            _kill_group(proc)
             run.exit_status = proc.wait()
             run.ended_at = time.monotonic()
         self.tail()
@@ -413,6 +431,14 @@ class _Session:
         return run
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL QEMU's process group (QEMU and anything it started), then QEMU itself."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the group id is QEMU's pid (own session)
+    if proc.poll() is None:
+        proc.kill()
+
+
 def run_vm(
     config: VmConfig,
     *,
@@ -422,6 +448,8 @@ def run_vm(
     run_dir: Path | None = None,
     on_chunk: Callable[[str, Chunk], None] | None = None,
     kill_on: Callable[[str, Chunk], str | None] | None = None,
+    stop: Callable[[], str | None] | None = None,
+    on_stall: Callable[[float], None] | None = None,
 ) -> VmRun:
     """Boot the VM, record every channel until QEMU exits or ``timeout_s`` passes.
 
@@ -432,6 +460,9 @@ def run_vm(
     ``on_chunk(channel, chunk)`` sees every chunk as it is captured (live decoding);
     when ``kill_on(channel, chunk)`` returns a reason, the host kills QEMU at once, as
     upstream's host does on a scheduler exit, and records the reason in ``VmRun.killed``.
+    ``stop()`` is polled: when it returns a reason, QEMU's process group is killed and the
+    run ends with :attr:`VmRun.interrupted` set. Under ``kvm``, ``on_stall(seconds)`` is
+    called once if the guest wrote nothing within ``config.stall_warning_s``.
     """
     qemu = config.qemu if config.qemu is not None else find_qemu()
     if not os.access(config.kernel, os.R_OK):
@@ -448,7 +479,9 @@ def run_vm(
         else:
             initramfs = config.initramfs
         sock = Path(tmp) / "hvc0.sock"
-        session = _Session(config, where, sock, schedule, on_chunk, kill_on=kill_on)
+        session = _Session(
+            config, where, sock, schedule, on_chunk, kill_on=kill_on, stop=stop, on_stall=on_stall
+        )
         try:
             cmd = qemu_command(config, qemu, where, initramfs, sock)
             run = session.play(cmd, where / "qemu.log")
@@ -460,6 +493,8 @@ def run_vm(
 
 
 def _check(run: VmRun, config: VmConfig) -> None:
+    if run.interrupted is not None:
+        raise VmError(f"the run was interrupted ({run.interrupted}); QEMU was killed")
     if run.timed_out:
         raise VmTimeoutError(
             f"guest did not power off within {config.timeout_s} s; QEMU was killed", run

@@ -91,6 +91,8 @@ def vm_transcript(run: VmRun, scenario: Scenario, kernel: Kernel, accel: str) ->
     events.sort(key=lambda e: (e[0], e[1]))
     ordered: list[Chunk | Mark] = [e for _, _, e in events]
     end_t = max(ordered[-1].t if ordered else 0.0, round(run.ended_at - run.started_at, 6))
+    if run.interrupted is not None:
+        ordered.append(Mark(end_t, "interrupted", {"signal": run.interrupted}))
     exit_data = {"status": run.exit_status, "timed_out": run.timed_out, "killed": run.killed}
     ordered.append(Mark(end_t, VM_EXIT_MARK, exit_data))
     header = Header(
@@ -121,13 +123,17 @@ def record_scenario(
     on_chunk: Callable[[Chunk], None] | None = None,
     run_dir: Path | None = None,
     kernel_verbose: bool = False,
+    stop: Callable[[], str | None] | None = None,
+    on_stall: Callable[[float], None] | None = None,
 ) -> VmRecording:
     """Boot ``scenario`` in QEMU, record every channel, return the transcript.
 
     A guest that never powers off is killed after ``timeout_s`` (default: the
     scenario's) and recorded as timed out; a CRC-good SCDX frame makes the host kill it
     at once, as upstream's host does; ``kernel_verbose`` boots without ``loglevel=0``.
-    QEMU or kernel problems raise the errors of :mod:`ktstr_host.vm`.
+    QEMU or kernel problems raise the errors of :mod:`ktstr_host.vm`. ``stop`` and
+    ``on_stall`` are :func:`~ktstr_host.vm.run_vm`'s: a stopped run is recorded with an
+    ``interrupted`` mark.
     """
     k = kernel if kernel is not None else find_kernel()
     initramfs = build_initramfs(scenario.script, k.modules_dir)
@@ -155,5 +161,7 @@ def record_scenario(
         kill_on=HostKillWatch(scenario.profile)
         if get_profile(scenario.profile).transport == "bulk"
         else None,
+        stop=stop,
+        on_stall=on_stall,
     )
     return VmRecording(vm_transcript(run, scenario, k, accel), run, k)

@@ -33,10 +33,12 @@ DIRECTIONS: tuple[Direction, ...] = ("g2h", "h2g")
 class TranscriptError(KtstrError, ValueError):
     """A transcript file is malformed; ``line`` is its 1-based line number when known."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(f"line {line}: {message}" if line is not None else message)
+    def __init__(self, message: str, line: int | None = None, *, source: str | None = None) -> None:
+        where = [w for w in (source, None if line is None else f"line {line}") if w]
+        super().__init__(": ".join([*where, message]))
         self.line = line
         self.reason = message
+        self.source = source
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,8 @@ class Transcript:
 
     header: Header
     events: list[Event] = field(default_factory=list)
+    truncated: str | None = None
+    """Set when the file ended in a torn line (a recorder killed mid-write): what was cut."""
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -166,9 +170,10 @@ def encode_event(event: Event, kind: ChannelKind = "text") -> str:
             text = None
     if text is not None:
         doc["text"] = text
-    else:
-        doc["b64"] = base64.b64encode(event.data).decode("ascii")
-    return json.dumps(doc, ensure_ascii=False)
+        return json.dumps(doc, ensure_ascii=False)
+    # base64 needs no JSON escaping: splice it in rather than scanning it again
+    b64 = base64.b64encode(event.data).decode("ascii")
+    return f'{json.dumps(doc, ensure_ascii=False)[:-1]}, "b64": "{b64}"}}'
 
 
 # ---- strict decoding ---------------------------------------------------------------
@@ -317,6 +322,7 @@ class LineDecoder:
 _MARK_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "vm-exit": {"status": (int, type(None)), "timed_out": (bool,)},
     "eof": {"channel": (str,), "reason": (str,)},
+    "interrupted": {"signal": (str,)},
 }
 
 

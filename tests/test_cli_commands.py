@@ -142,9 +142,11 @@ def test_write_then_validate_gz(tmp_path: Path) -> None:
     assert main(["validate", str(out)]) == 0
 
 
-def test_record_cli_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_record_cli_stops_cleanly_on_stop_signals(tmp_path: Path, signame: str) -> None:
     import signal
 
+    sig = signal.Signals[signame]
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
     done = threading.Event()
@@ -177,15 +179,20 @@ def test_record_cli_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     for line in proc.stdout:  # wait until the recorder has seen the line
         if "fatal signal" in line:
             break
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     rest, err = proc.communicate(timeout=30)
     done.set()
     th.join()
     server.close()
-    assert proc.returncode == 0, err
+    assert proc.returncode == 128 + sig, err
     assert "recorded 56 bytes" in rest
+    assert "Traceback" not in err
+    assert main(["validate", "--strict", str(out)]) == 0
     t = read_transcript(out)
     assert t.channel_bytes("com2").startswith(b"PANIC: fatal signal SIGSEGV")
+    mark = t.mark("interrupted")
+    assert mark is not None and mark.data == {"signal": signame}
+    assert not list(tmp_path.glob(".*.part"))
 
 
 def test_readme_api_sketch_runs() -> None:

@@ -6,12 +6,15 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from ktstr_proto.errors import KtstrError
 from ktstr_proto.profiles import load_profiles
 
+from ..output_files import OutputExistsError
 from . import decode, export, fuzz, record, replay, report, scenarios, validate, vm
 from . import wireshark as wireshark_cmd
+from .terminal import guard_terminal
 
 
 class CliError(Exception):
@@ -22,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ktstr-host", description="Decode, record and replay ktstr guest<->host traffic."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
         "--profiles",
         metavar="FILE.json",
@@ -29,16 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="register extra protocol profiles from a JSON file (see README)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (decode, report, validate, replay, record, scenarios, vm, export, fuzz):
         module.register(sub)
     wireshark_cmd.register(sub)
     return parser
 
 
+def _version() -> str:
+    try:
+        return version("ktstr-py")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `ktstr-host`: show what it can do
+        parser.print_help()
+        return 2
+    with guard_terminal():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         for path in args.profiles:
             load_profiles(path)
@@ -47,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OutputExistsError as exc:
+        print(f"ktstr-host: error: {exc} (use --force to replace it)", file=sys.stderr)
+        return 2
     except (KtstrError, CliError, OSError) as exc:
         print(f"ktstr-host: error: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from ktstr_proto.profiles import get_profile, profile_names
 
 from ..bulk import BulkDecoder
 from ..describe import describe_event, format_event
+from ..transcript_io import GZIP_MAGIC
 from .inputs import open_input, read_chunks
 
 DEFAULT_CHUNK = 1 << 20
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     stream = open_input(args.file)
     try:
+        _refuse_known_formats(args.file, stream)
         for chunk in read_chunks(stream, args.chunk_size):
             for event in decoder.feed(chunk):
                 _emit(event, profile, args.json, out)
@@ -63,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
         "drops": s.drops,
         "dropped_bytes": s.dropped,
     }
+    if s.fed and not s.frames:
+        sys.stderr.write(
+            f"note: {args.file}: no bulk frame in {s.fed} bytes; this does not look like a "
+            f"bulk (virtio port 1) capture for profile {profile.name}\n"
+        )
     if args.json:
         out.write(json.dumps(summary) + "\n")
     else:
@@ -71,6 +78,24 @@ def run(args: argparse.Namespace) -> int:
             f"{s.fed} bytes read\n"
         )
     return 0
+
+
+_KNOWN_FORMATS = (
+    (
+        b'{"format": "ktstr-transcript"',
+        "a ktstr transcript (try `ktstr-host report` or `export --raw`)",
+    ),
+    (GZIP_MAGIC, "gzip-compressed (a .jsonl.gz transcript? try `ktstr-host report`)"),
+    (b"\x0a\x0d\x0d\x0a", "a pcapng file"),
+)
+
+
+def _refuse_known_formats(name: str, stream: Any) -> None:
+    """Stop with a clear error when the input is a file format that is not raw bulk."""
+    head = stream.peek(32)[:32] if hasattr(stream, "peek") else b""
+    for magic, what in _KNOWN_FORMATS:
+        if head.startswith(magic):
+            raise UsageError(f"{name}: this is {what}, not raw bulk bytes")
 
 
 def _emit(event: Any, profile: Any, as_json: bool, out: Any) -> None:

@@ -6,11 +6,9 @@ import argparse
 import sys
 from typing import IO, Any
 
-from ktstr_proto.errors import UsageError
-
-from ..export_common import OutputExistsError
 from ..export_pcapng import export_pcapng
 from ..export_raw import export_raw
+from ..output_files import STDOUT, output_stream
 from ..transcript_io import PathLike
 
 
@@ -32,18 +30,16 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     source: PathLike | IO[bytes] = sys.stdin.buffer if args.transcript == "-" else args.transcript
-    try:
-        if args.raw is not None:
-            for path in export_raw(source, args.raw, overwrite=args.force):
-                print(f"{path}\t{path.stat().st_size} bytes")
-        elif args.pcapng == "-":
-            export_pcapng(source, sys.stdout.buffer)
-        else:
-            s = export_pcapng(source, args.pcapng, overwrite=args.force)
-            print(
-                f"{args.pcapng}: {s.packets} packets ({s.chunks} chunks, {s.marks} marks), "
-                f"{s.data_bytes} data bytes"
-            )
-    except OutputExistsError as exc:
-        raise UsageError(f"{exc} (use --force to replace it)") from None
+    if args.raw is not None:
+        for path in export_raw(source, args.raw, overwrite=args.force):
+            print(f"{path}\t{path.stat().st_size} bytes")
+    elif args.pcapng == STDOUT:
+        with output_stream(STDOUT, args.force) as out:
+            export_pcapng(source, out)
+    else:
+        s = export_pcapng(source, args.pcapng, overwrite=args.force)
+        print(
+            f"{args.pcapng}: {s.packets} packets ({s.chunks} chunks, {s.marks} marks), "
+            f"{s.data_bytes} data bytes"
+        )
     return 0

@@ -8,7 +8,8 @@ from typing import Any
 
 from ktstr_guest.scenarios import SCENARIOS, get_scenario, synthetic_transcript
 
-from ..transcript_io import write_transcript
+from ..output_files import STDOUT
+from ..transcript_io import save_transcript
 
 
 def register(sub: Any) -> None:
@@ -18,7 +19,8 @@ def register(sub: Any) -> None:
         "synth", help="write the synthetic transcript of a scenario"
     )
     q.add_argument("scenario", help="a name from `ktstr-host scenarios`")
-    q.add_argument("--out", required=True, metavar="T.jsonl")
+    q.add_argument("--out", required=True, metavar="T.jsonl", help="'-' writes stdout")
+    q.add_argument("--force", action="store_true", help="replace an existing output file")
     q.set_defaults(run=run_synth)
 
 
@@ -33,6 +35,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     scenario = get_scenario(args.scenario)
     transcript = synthetic_transcript(scenario)
-    write_transcript(args.out, transcript)
-    sys.stdout.write(f"wrote {args.out}: {len(transcript.events)} events\n")
+    save_transcript(args.out, transcript, force=args.force)
+    note = sys.stderr if args.out == STDOUT else sys.stdout
+    note.write(f"wrote {args.out}: {len(transcript.events)} events\n")
     return 0

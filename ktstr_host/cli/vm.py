@@ -13,8 +13,10 @@ from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import Chunk
 
 from ..live import LiveDecoder
+from ..output_files import check_output
 from ..result_builder import build_run_result
-from ..transcript_io import write_transcript
+from ..stop_signals import StopSignals
+from ..transcript_io import save_transcript
 from ..vm import Kernel, VmError, find_kernel
 from ..vm_record import record_scenario
 
@@ -25,14 +27,19 @@ def register(sub: Any) -> None:
     r: argparse.ArgumentParser = vm_sub.add_parser(
         "run",
         help="boot a scenario, record all channels, decode live, print the report",
-        description="Exit status: 0 passed, 1 failed, 2 QEMU/kernel/argument problems.",
+        description="Exit status: 0 passed, 1 failed, 2 QEMU/kernel/argument problems, "
+        "128+N when stopped by signal N (SIGINT, SIGTERM, SIGHUP): QEMU is killed and the "
+        "transcript of what was captured is written with an 'interrupted' mark.",
     )
     r.add_argument("scenario", help="a name from `ktstr-host scenarios`")
     r.add_argument(
         "--kernel", metavar="VMLINUZ", help="kernel image (default: /boot's cloud kernel)"
     )
     r.add_argument("--modules", metavar="DIR", help="its module tree (default: /lib/modules/VER)")
-    r.add_argument("--out", metavar="T.jsonl", help="write the transcript here")
+    r.add_argument(
+        "--out", metavar="T.jsonl", help="write the transcript here (even when interrupted)"
+    )
+    r.add_argument("--force", action="store_true", help="replace an existing --out file")
     r.add_argument(
         "--request-dump-at",
         type=float,
@@ -78,27 +85,42 @@ def run(args: argparse.Namespace) -> int:
             for line in live.feed(chunk):
                 err.write(f"{chunk.t:>10.6f}  {line}\n")
 
+    if args.out:
+        check_output(args.out, args.force)
     kernel = _kernel(args)
     err.write(f"booting {scenario.name} on {kernel.version} ({args.accel})\n")
-    rec = record_scenario(
-        scenario,
-        kernel=kernel,
-        accel=args.accel,
-        timeout_s=args.timeout,
-        request_dump_at=args.request_dump_at,
-        on_chunk=show,
-    )
-    if rec.run.exit_status != 0 and not rec.run.timed_out:
-        tail = rec.run.qemu_output.strip().splitlines()
-        raise VmError(
-            f"QEMU exited with status {rec.run.exit_status}" + (f": {tail[-1]}" if tail else "")
+
+    def stalled(seconds: float) -> None:
+        err.write(
+            f"warning: no guest output after {seconds:.0f} s under --accel kvm; nested KVM "
+            "hangs on some hosts (try --accel tcg)\n"
         )
-    if args.out:
-        write_transcript(args.out, rec.transcript)
+
+    with StopSignals() as signals:
+        rec = record_scenario(
+            scenario,
+            kernel=kernel,
+            accel=args.accel,
+            timeout_s=args.timeout,
+            request_dump_at=args.request_dump_at,
+            on_chunk=show,
+            stop=signals,
+            on_stall=stalled,
+        )
+        interrupted = rec.run.interrupted is not None
+        if rec.run.exit_status != 0 and not rec.run.timed_out and not interrupted:
+            tail = rec.run.qemu_output.strip().splitlines()
+            raise VmError(
+                f"QEMU exited with status {rec.run.exit_status}" + (f": {tail[-1]}" if tail else "")
+            )
+        if args.out:
+            save_transcript(args.out, rec.transcript, force=args.force)
     result = build_run_result(rec.transcript)
     boot = rec.run.boot_to_first_bulk_s
+    how = " (timed out)" if rec.run.timed_out else ""
+    how = f" (killed: {rec.run.interrupted})" if interrupted else how
     err.write(
-        f"QEMU exit {rec.run.exit_status}{' (timed out)' if rec.run.timed_out else ''}; "
+        f"QEMU exit {rec.run.exit_status}{how}; "
         f"boot to first bulk byte {boot if boot is None else f'{boot:.2f} s'}; "
         f"total {rec.run.total_s:.2f} s\n"
     )
@@ -106,4 +128,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
         sys.stdout.write(result.render())
+    if signals.exit_status is not None:
+        return signals.exit_status
     return result.status.exit_status

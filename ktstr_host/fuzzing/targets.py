@@ -527,7 +527,7 @@ def _lines(t: Transcript) -> list[str]:
 def check_transcript(data: bytes, *, max_line: int | None = None) -> Transcript | None:
     """Read a transcript file; only :class:`TranscriptError` or :class:`UsageError` may
     escape. A transcript that reads must write back and read again to the same lines."""
-    kw = {} if max_line is None else {"max_line": max_line}
+    kw: dict[str, Any] = {} if max_line is None else {"max_line": max_line}
     try:
         with TranscriptReader(io.BufferedReader(io.BytesIO(data)), **kw) as reader:
             t = Transcript(reader.header, list(reader))
