@@ -60,7 +60,20 @@ def host_wakes(scenario: Scenario) -> list[HostWake]:
 
 
 def vm_transcript(run: VmRun, scenario: Scenario, kernel: Kernel, accel: str) -> Transcript:
-    """A transcript of a finished :class:`VmRun`."""
+    """A transcript of a finished :class:`VmRun` of ``scenario``."""
+    return run_transcript(
+        run,
+        scenario.profile,
+        {"scenario": scenario.name, "description": scenario.description},
+        kernel,
+        accel,
+    )
+
+
+def run_transcript(
+    run: VmRun, profile: str, meta: dict[str, object], kernel: Kernel, accel: str
+) -> Transcript:
+    """A transcript of a finished :class:`VmRun`; ``meta`` comes first in the header."""
     events: list[tuple[float, int, Chunk | Mark]] = []
     seq = 0
     for channel, chunks in run.channels.items():
@@ -73,12 +86,11 @@ def vm_transcript(run: VmRun, scenario: Scenario, kernel: Kernel, accel: str) ->
     end_t = max(ordered[-1].t if ordered else 0.0, round(run.ended_at - run.started_at, 6))
     ordered.append(Mark(end_t, "vm-exit", {"status": run.exit_status, "timed_out": run.timed_out}))
     header = Header(
-        scenario.profile,
+        profile,
         recorder={"name": "ktstr-py", "source": "qemu", "accel": accel},
         started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         meta={
-            "scenario": scenario.name,
-            "description": scenario.description,
+            **meta,
             "kernel": kernel.version,
             "kernel_image": str(kernel.image),
             "qemu_command": " ".join(run.command),
