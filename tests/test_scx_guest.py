@@ -67,3 +67,9 @@ def test_init_writes_capital_d_to_sysrq_trigger() -> None:
     error = render_scx_init(SCX_RUNS["scheduler-error"])
     assert "/scheduler -e 20000 " in error
     assert "sysrq-trigger" not in error
+
+
+def test_init_powers_off_by_reset() -> None:
+    init = render_scx_init(SCX_RUNS["scheduler-stall"])
+    assert "poweroff() { reboot -f; }" in init
+    assert init.index("poweroff() {") < init.index("/scheduler -t 100")

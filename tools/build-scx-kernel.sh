@@ -7,7 +7,9 @@
 #              flex bison bc libelf-dev libssl-dev zlib1g-dev
 # Output: CACHE_DIR/linux-source-6.12/arch/x86/boot/bzImage and
 #         CACHE_DIR/linux-source-6.12/tools/sched_ext/build/bin/{scx_simple,scx_qmap}
-# Not run in CI (about an hour on two cores). Each step prints its duration.
+# Not run in CI (about 25 minutes on two shared cores). Each step prints its duration.
+# BPF_EVENTS (through KPROBE_EVENTS) is needed: without it (and without NET) libbpf's
+# "trivial program" probe fails with EINVAL and bpf_probe_read_kernel is missing.
 set -euo pipefail
 
 CACHE=${1:-/work/cache/scx-kernel}
@@ -74,6 +76,9 @@ CONFIG_BPF=y
 CONFIG_BPF_SYSCALL=y
 CONFIG_BPF_JIT=y
 CONFIG_BPF_JIT_ALWAYS_ON=y
+CONFIG_KPROBES=y
+CONFIG_KPROBE_EVENTS=y
+CONFIG_BPF_EVENTS=y
 CONFIG_CGROUPS=y
 CONFIG_CGROUP_SCHED=y
 CONFIG_FAIR_GROUP_SCHED=y
