@@ -248,11 +248,11 @@ def render_scx_init(run: ScxRun) -> str:
         "mkdir -p /run/ktstr-wake",
         "setsid sh /ktstr/wake-reader.sh &",
         "wait_file /run/ktstr-wake/ready || fatal 'hvc0 wake reader did not start'",
-        "cat /ktstr/frames/boot.bin >>\"$BULK\"",
+        'cat /ktstr/frames/boot.bin >>"$BULK"',
         "send_log() {",
-        "    cat /ktstr/frames/log_start.bin >>\"$BULK\"",
+        '    cat /ktstr/frames/log_start.bin >>"$BULK"',
         f"    send_stream {sclg} /tmp/sched.log {SCHED_LOG_CHUNK_BYTES}",
-        "    cat /ktstr/frames/log_end.bin >>\"$BULK\"",
+        '    cat /ktstr/frames/log_end.bin >>"$BULK"',
         "}",
         f'log "starting /scheduler {args}"',
         f"/scheduler {args} >/tmp/sched.log 2>&1 &",
@@ -262,7 +262,7 @@ def render_scx_init(run: ScxRun) -> str:
         '    if ! kill -0 "$SCHED" 2>/dev/null || [ "$(now_cs)" -ge "$end" ]; then',
         '        log "scheduler did not attach"',
         "        send_log",
-        "        cat /ktstr/frames/sched_died.bin /ktstr/frames/exit_fail.bin >>\"$BULK\"",
+        '        cat /ktstr/frames/sched_died.bin /ktstr/frames/exit_fail.bin >>"$BULK"',
         "        poweroff -f",
         "    fi",
         "    usleep 10000",
@@ -270,14 +270,14 @@ def render_scx_init(run: ScxRun) -> str:
         f"echo 1 >{TRACE_EVENT_ENABLE} || fatal 'cannot enable sched_ext_dump'",
         "cat /sys/kernel/tracing/trace_pipe >/dev/ttyS0 &",
         "FWD=$!",
-        "cat /ktstr/frames/payload_start.bin >>\"$BULK\"",
+        'cat /ktstr/frames/payload_start.bin >>"$BULK"',
         "spin() {",
-        '    n=0; end=$(( $(now_cs) + $1 ))',
+        "    n=0; end=$(( $(now_cs) + $1 ))",
         '    while [ "$(now_cs)" -lt "$end" ]; do n=$((n + 1)); done',
         '    echo "$n" >"/tmp/spin.$2"',
         "}",
         "wakeups() {",
-        '    end=$(( $(now_cs) + $1 ))',
+        "    end=$(( $(now_cs) + $1 ))",
         '    while [ "$(now_cs)" -lt "$end" ]; do usleep 2000; done',
         "}",
         f"spin {run.workload_s * cs} 1 & S1=$!",
@@ -292,14 +292,14 @@ def render_scx_init(run: ScxRun) -> str:
             'wait "$S1" "$S2" "$WORK"',
             "iters=$(( $(cat /tmp/spin.1) + $(cat /tmp/spin.2) ))",
             f'send_text {sout} "workload: 2 spinners, $iters iterations in {run.workload_s} s"',
-            "cat /ktstr/frames/step_end.bin /ktstr/frames/pass_tail.bin >>\"$BULK\"",
+            'cat /ktstr/frames/step_end.bin /ktstr/frames/pass_tail.bin >>"$BULK"',
             'kill -9 "$SCHED"; wait "$SCHED"',
             "send_log",
             f"sleep {DUMP_DRAIN_S}",
             f"echo 0 >{TRACE_EVENT_ENABLE}",
             "echo 0 >/sys/kernel/tracing/tracing_on",
             'kill "$FWD"',
-            "cat /ktstr/frames/exit_ok.bin >>\"$BULK\"",
+            'cat /ktstr/frames/exit_ok.bin >>"$BULK"',
         ]
     else:
         lines += [
@@ -311,7 +311,7 @@ def render_scx_init(run: ScxRun) -> str:
             'wait "$SCHED"; code=$?',
             'log "scheduler exited with status $code"',
             "send_log",
-            "le32 \"$code\" >/tmp/scdx.bin",
+            'le32 "$code" >/tmp/scdx.bin',
             f"send_frame {scdx} /tmp/scdx.bin",
             f"sleep {EXIT_DRAIN_S}",
         ]
@@ -353,9 +353,7 @@ def shared_libraries(binary: Path, ldd: str = "ldd") -> list[Path]:
     return libs
 
 
-def build_scx_initramfs(
-    run: ScxRun, scheduler_dir: Path, *, busybox: Path | None = None
-) -> bytes:
+def build_scx_initramfs(run: ScxRun, scheduler_dir: Path, *, busybox: Path | None = None) -> bytes:
     """The newc archive for ``run``: busybox, the scheduler and its libraries, frames, /init.
 
     ``scheduler_dir`` holds the built schedulers (``tools/sched_ext/build/bin``).
@@ -390,4 +388,3 @@ def _applets(busybox: Path) -> Sequence[str]:
     if done.returncode != 0 or "sh" not in names:
         raise BusyboxError(f"{busybox} --list failed")
     return [n for n in names if n != "busybox"]
-

@@ -49,7 +49,7 @@ def test_send_stream_chunks_like_the_writer(tmp_path: Path) -> None:
 
 @needs_busybox
 def test_scdx_exit_status_frame(tmp_path: Path) -> None:
-    got = _shell(tmp_path, f'le32 137 >scdx.bin; send_frame {int(MsgType.SCHED_EXIT)} scdx.bin')
+    got = _shell(tmp_path, f"le32 137 >scdx.bin; send_frame {int(MsgType.SCHED_EXIT)} scdx.bin")
     assert got == GuestBulkWriter("ktstr-0.15").sched_exit(137)
 
 

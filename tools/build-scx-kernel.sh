@@ -10,6 +10,9 @@
 # Not run in CI (about 25 minutes on two shared cores). Each step prints its duration.
 # BPF_EVENTS (through KPROBE_EVENTS) is needed: without it (and without NET) libbpf's
 # "trivial program" probe fails with EINVAL and bpf_probe_read_kernel is missing.
+# NET is needed for BPF_PROG_TYPE_SOCKET_FILTER, which libbpf's global-data probe loads:
+# without it libbpf skips creating .rodata/.data/.bss and the load fails with
+# "fd 4 is not pointing to valid bpf_map".
 set -euo pipefail
 
 CACHE=${1:-/work/cache/scx-kernel}
@@ -76,6 +79,7 @@ CONFIG_BPF=y
 CONFIG_BPF_SYSCALL=y
 CONFIG_BPF_JIT=y
 CONFIG_BPF_JIT_ALWAYS_ON=y
+CONFIG_NET=y
 CONFIG_KPROBES=y
 CONFIG_KPROBE_EVENTS=y
 CONFIG_BPF_EVENTS=y
