@@ -172,6 +172,7 @@ def exit_dump(
     cpu_states: Sequence[str] = (),
     events: Sequence[tuple[str, int]] | None = None,
     truncate_after: int | None = None,
+    event_counters: bool = True,
     context: TraceContext = EXIT_DUMP_CONTEXT,
     chunk: int = s.TRACE_PIPE_READ,
     onlcr_enabled: bool = True,
@@ -183,6 +184,7 @@ def exit_dump(
     default. ``truncate_after=N`` keeps the first N body lines and ends with a
     ``~~~~ TRUNCATED ~~~~`` line instead (a synthetic case: kernels put that marker in
     the exit buffer, not through the tracepoint). Kind 0 gives the SysRq-D form.
+    ``event_counters=False`` gives a 6.12 kernel's dump (no counters, no end marker).
     """
     bodies = s.dump_body(
         kind,
@@ -193,6 +195,7 @@ def exit_dump(
         backtrace=backtrace,
         cpu_states=cpu_states,
         events=events,
+        event_counters=event_counters,
     )
     if truncate_after is not None:
         if truncate_after < 0:

@@ -384,7 +384,7 @@ wait_wake() {{
 }}
 """
 
-_WAKE_READER = r"""#!/bin/sh
+WAKE_READER = r"""#!/bin/sh
 # Reads single bytes from hvc0 and records each arrival as /run/ktstr-wake/<hex>.<seq>.
 exec 3</dev/hvc0
 stty raw -echo <&3 || exit 1
@@ -400,6 +400,14 @@ while :; do
     fi
 done
 """
+
+
+def init_prelude(port_timeout_s: float = DEFAULT_PORT_TIMEOUT_S) -> str:
+    """The shell preamble of every /init: mounts, quiet stdio and the helpers ``log``,
+    ``fatal``, ``now_cs`` (uptime in centiseconds), ``wait_port NAME``, ``wait_file PATH``
+    and ``wait_wake HEX CENTISECONDS`` (consumes one arrival recorded by
+    :data:`WAKE_READER`)."""
+    return _PRELUDE.format(marker=FATAL_MARKER.decode(), port_timeout_cs=_cs(port_timeout_s))
 
 
 def _cs(seconds: float) -> int:
@@ -483,12 +491,7 @@ def render_init(
     step to the kernel log (``/dev/kmsg``), which reaches COM1 only with a verbose log level.
     """
     writer = _InitWriter()
-    lines = [
-        _PRELUDE.format(
-            marker=FATAL_MARKER.decode(),
-            port_timeout_cs=_cs(port_timeout_s),
-        )
-    ]
+    lines = [init_prelude(port_timeout_s)]
     for mod in modules:
         q = shlex.quote("/" + mod)
         lines.append(f'log "insmod {mod}"; insmod {q} || fatal "insmod {mod} failed"')
@@ -542,7 +545,7 @@ def build_initramfs(
         archive.add_file(path, module_bytes(mod.path))
         mod_paths.append(path)
     init, files = render_init(script, mod_paths, port_timeout_s=port_timeout_s)
-    archive.add_file("ktstr/wake-reader.sh", _WAKE_READER.encode(), 0o755)
+    archive.add_file("ktstr/wake-reader.sh", WAKE_READER.encode(), 0o755)
     for path, data in files:
         archive.add_file(path, data)
     archive.add_file("init", init.encode(), 0o755)

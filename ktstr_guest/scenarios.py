@@ -219,7 +219,7 @@ def _finish(
     ]
 
 
-def _pass_result(profile: str) -> AssertResult:
+def pass_result(profile: str) -> AssertResult:
     if get_profile(profile).test_result == "postcard-e3":
         return AssertResult.pass_("e3")
     return AssertResult.pass_("e4")
@@ -266,7 +266,7 @@ def normal_pass(profile: str = "ktstr-0.15") -> Scenario:
         *_payload_start(w),
         Sleep(0.2),
         *_payload_end(w, b"workload: 8 workers, 412345 iterations\n"),
-        *_finish(w, _pass_result(profile), 0),
+        *_finish(w, pass_result(profile), 0),
     ]
     return Scenario(
         "normal-pass",
@@ -287,7 +287,7 @@ def wprof_trace(profile: str = "ktstr-0.15") -> Scenario:
         *_payload_start(w),
         Sleep(0.2),
         *_payload_end(w, b"workload: traced with wprof\n"),
-        *_finish(w, _pass_result(profile), 0, wprof=WPROF_TRACE),
+        *_finish(w, pass_result(profile), 0, wprof=WPROF_TRACE),
     ]
     return Scenario(
         "wprof-trace",
@@ -473,7 +473,7 @@ def dump_on_request(profile: str = "ktstr-0.15") -> Scenario:
         WaitWake(WakeByte.DUMP, 30.0),
         *poller.steps,
         *_payload_end(w, b"workload: done after the dump\n"),
-        *_finish(w, _pass_result(profile), 0),
+        *_finish(w, pass_result(profile), 0),
     ]
     return Scenario(
         "dump-on-request",
@@ -518,7 +518,7 @@ def snapshot_rpc(profile: str = "ktstr-0.15") -> Scenario:
         _bulk(request),
         Sleep(0.05),
         *_payload_end(w, b"snapshot 1 captured\n"),
-        *_finish(w, _pass_result(profile), 0),
+        *_finish(w, pass_result(profile), 0),
     ]
     return Scenario(
         "snapshot-rpc",

@@ -80,7 +80,20 @@ class HostKillWatch:
 
 
 def vm_transcript(run: VmRun, scenario: Scenario, kernel: Kernel, accel: str) -> Transcript:
-    """A transcript of a finished :class:`VmRun`."""
+    """A transcript of a finished :class:`VmRun` of ``scenario``."""
+    return run_transcript(
+        run,
+        scenario.profile,
+        {"scenario": scenario.name, "description": scenario.description},
+        kernel,
+        accel,
+    )
+
+
+def run_transcript(
+    run: VmRun, profile: str, meta: dict[str, object], kernel: Kernel, accel: str
+) -> Transcript:
+    """A transcript of a finished :class:`VmRun`; ``meta`` comes first in the header."""
     events: list[tuple[float, int, Chunk | Mark]] = []
     seq = 0
     for channel, chunks in run.channels.items():
@@ -96,12 +109,11 @@ def vm_transcript(run: VmRun, scenario: Scenario, kernel: Kernel, accel: str) ->
     exit_data = {"status": run.exit_status, "timed_out": run.timed_out, "killed": run.killed}
     ordered.append(Mark(end_t, VM_EXIT_MARK, exit_data))
     header = Header(
-        scenario.profile,
+        profile,
         recorder={"name": "ktstr-py", "source": "qemu", "accel": accel},
         started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         meta={
-            "scenario": scenario.name,
-            "description": scenario.description,
+            **meta,
             "kernel": kernel.version,
             "kernel_image": str(kernel.image),
             "qemu_command": " ".join(run.command),

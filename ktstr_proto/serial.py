@@ -555,19 +555,27 @@ def dump_body(
     backtrace: Iterable[str] = (),
     cpu_states: Iterable[str] = (),
     events: Iterable[tuple[str, int]] | None = None,
+    event_counters: bool = True,
 ) -> list[str]:
     """Body lines of ``scx_dump_state`` in order. Kind 0 gives the debug header
     (``reason`` defaults to ``SysRq-D``); other kinds give header, reason line, blank
     line, ``Backtrace:`` and frames (``"  "`` + frame). Then a blank line, ``CPU
     states``, its rule, ``cpu_states``, a blank line, ``Event counters``, its rule and one
-    line per counter (default: every :data:`EVENT_COUNTERS` at 0)."""
+    line per counter (default: every :data:`EVENT_COUNTERS` at 0).
+
+    ``event_counters=False`` gives the layout of kernels before the event counters
+    (6.12, checked on a real dump): the body ends after the CPU states, so it never
+    carries an end marker."""
     if kind == ExitKind.NONE:
         lines = [debug_dump_header(reason if reason is not None else "SysRq-D")]
     else:
         why = reason if reason is not None else EXIT_REASONS.get(kind, "<UNKNOWN>")
         lines = [exit_dump_header(comm, pid, kind), exit_dump_reason(why, msg), "", "Backtrace:"]
         lines += [f"  {frame}" for frame in backtrace]
-    lines += ["", "CPU states", "----------", *cpu_states, "", "Event counters", "--------------"]
+    lines += ["", "CPU states", "----------", *cpu_states]
+    if not event_counters:
+        return lines
+    lines += ["", "Event counters", "--------------"]
     counters = events if events is not None else ((name, 0) for name in EVENT_COUNTERS)
     lines += [event_counter_line(name, value) for name, value in counters]
     return lines

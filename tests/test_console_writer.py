@@ -262,3 +262,14 @@ def test_mount_diagnostic_also_warns_on_com1() -> None:
             b"(ro=false): EINVAL: Invalid argument\r\n",
         ),
     ]
+
+
+def test_dump_without_event_counters_ends_after_cpu_states() -> None:
+    # 6.12's scx_dump_state (recorded in fixtures/scx-kernel) has no "Event counters"
+    # section, so no line carries SCX_EV_SUB_BYPASS_DISPATCH.
+    from ktstr_proto.serial import dump_body
+
+    cpu = "CPU 0   : nr_run=1 flags=0x1 cpu_rel=0 pnt_seq=12"
+    lines = dump_body(1025, comm="sh", pid=7, msg="m", cpu_states=[cpu], event_counters=False)
+    assert lines[-3:] == ["CPU states", "----------", cpu]
+    assert not any("Event counters" in line or "SCX_EV_" in line for line in lines)
