@@ -9,7 +9,10 @@ it already classified, so any input costs linear time in the bytes fed:
 * a plausible header whose payload is still missing waits in a heap keyed by the end
   of its frame, packed into one int (``end << 48 | start``) to keep the index small;
 * a complete candidate is CRC-checked only when it is the smallest one left, and at
-  most once.
+  most once;
+* candidates that announce the same length are CRC-checked with a sliding window
+  (:class:`WindowCrc`): hostile runs of plausible headers announcing the cap cost a few
+  bytes of CRC each, not a whole payload each.
 
 Plausible waiting headers are at least 16 bytes apart (a header 8 bytes after another
 has length 0 and is complete at once), so the index holds at most one entry per 16
@@ -21,25 +24,83 @@ from __future__ import annotations
 import heapq
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from ktstr_proto.crc import Crc32
+from ktstr_proto.crc import BACKENDS, Crc32, crc32_shifter
 from ktstr_proto.frame import HEADER_SIZE
 
 _unpack = struct.Struct("<IIII").unpack_from
 _SHIFT = 48
 _LOW = (1 << _SHIFT) - 1
 
+WINDOW_MIN = 4096
+"""Shorter windows are CRC-checked directly (cheaper than moving two cursors)."""
+WINDOW_GROUPS = 8
+"""How many distinct window lengths keep a sliding cursor."""
+
+
+class WindowCrc:
+    """CRC-32 of stream windows ``[a, a + n)``, exact, sliding for equal lengths.
+
+    For each recent length ``n`` it keeps the CRC of ``[anchor, lo)``; the CRC of
+    ``[anchor, lo + n)`` follows, and the window's CRC is their combination (see
+    ``ktstr_proto.crc``). Windows of one length asked for in ascending order cost the
+    bytes the cursors move over, not ``n`` each. Any other CRC function than a known
+    CRC-32 backend is called directly on each window.
+    """
+
+    def __init__(self, crc: Crc32) -> None:
+        self._crc = crc
+        self._sliding = any(crc is b for b in BACKENDS.values())
+        # n -> [shift, lo, crc(anchor..lo), crc(anchor..lo+n)]
+        self._groups: dict[int, list[object]] = {}
+
+    def reset(self) -> None:
+        self._groups.clear()
+
+    def __call__(self, mv: memoryview, base: int, a: int, n: int) -> int:
+        """CRC of the stream bytes ``[a, a + n)``; ``mv[i]`` is stream byte ``base + i``."""
+        i = a - base
+        if not self._sliding or n < WINDOW_MIN:
+            return int(self._crc(mv[i : i + n]))
+        crc: _Crc32Continue = self._crc  # type: ignore[assignment]
+        g = self._groups.get(n)
+        if g is None:
+            if len(self._groups) >= WINDOW_GROUPS:
+                del self._groups[next(iter(self._groups))]
+            g = self._groups[n] = [crc32_shifter(n), a, 0, int(crc(mv[i : i + n]))]
+        else:
+            lo = g[1]
+            assert isinstance(lo, int)
+            if lo > a or lo < base or 2 * (a - lo) >= n:
+                g[1:] = [a, 0, int(crc(mv[i : i + n]))]  # re-anchor at a: one window
+            elif lo < a:
+                j = lo - base
+                g[1:] = [a, crc(mv[j:i], g[2]), crc(mv[j + n : i + n], g[3])]  # type: ignore[arg-type]
+        shift, _, lo_crc, hi_crc = g
+        return hi_crc ^ shift(lo_crc)  # type: ignore[operator, no-any-return]
+
+
+class _Crc32Continue:
+    def __call__(self, data: memoryview, value: int = 0, /) -> int: ...
+
 
 class ForwardScanner:
     """Memoised ``find_next_valid_frame`` over an append-only stream."""
 
     def __init__(self, known_tags: Iterable[int], cap: int, crc: Crc32) -> None:
-        tags = sorted(set(known_tags))
-        alternatives = b"|".join(re.escape(t.to_bytes(4, "little")) for t in tags)
-        self._tag_re = re.compile(b"(?=(?:" + alternatives + b"))") if tags else None
+        tags = sorted({t.to_bytes(4, "little") for t in known_tags})
+        # A plain alternation (no lookahead) runs several times faster; the occurrences
+        # it skips overlap a match, so they are checked after it (see _tag_positions).
+        self._tag_re = re.compile(b"|".join(map(re.escape, tags))) if tags else None
+        self._tags = frozenset(tags)
+        self._overlaps = {
+            t: tuple(d for d in (1, 2, 3) if any(u.startswith(t[d:]) for u in tags))
+            for t in tags
+        }
         self._cap = cap
         self._crc = crc
+        self._window = WindowCrc(crc)
         self.reset()
 
     def reset(self) -> None:
@@ -48,6 +109,7 @@ class ForwardScanner:
         self._ready: list[int] = []  # complete candidates (starts), CRC not checked yet
         self._valid: set[int] = set()  # candidates whose CRC matched
         self._waiting: list[int] = []  # end << 48 | start, payload still missing
+        self._window.reset()
 
     def find(self, mv: memoryview, base: int, start: int, end: int) -> int | None:
         """First valid frame start at or after stream offset ``start``, or ``None``.
@@ -72,7 +134,7 @@ class ForwardScanner:
     def _crc_ok(self, mv: memoryview, base: int, s: int) -> bool:
         i = s - base
         _, length, crc, _ = _unpack(mv, i)
-        return bool(self._crc(mv[i + HEADER_SIZE : i + HEADER_SIZE + length]) == crc)
+        return self._window(mv, base, s + HEADER_SIZE, length) == crc
 
     def _scan_fresh(self, mv: memoryview, base: int, end: int) -> int | None:
         last = end - HEADER_SIZE  # last stream offset where a whole header fits
@@ -82,21 +144,35 @@ class ForwardScanner:
         if self._tag_re is None:
             self._scan_pos = last + 1
             return None
-        cap, crc, waiting = self._cap, self._crc, self._waiting
-        for m in self._tag_re.finditer(mv, pos - base, last - base + 4):
-            i = m.start()
-            _, length, want, pad = _unpack(mv, i)
-            if pad != 0 or length > cap:
+        cap, window, waiting = self._cap, self._window, self._waiting
+        push, unpack = heapq.heappush, _unpack
+        body = base + HEADER_SIZE  # stream offset of the payload of a header at mv[0]
+        room = end - body  # a header at mv[i] is complete when i + length <= room
+        for i in self._tag_positions(mv, pos - base, last - base + 4):
+            _, length, want, pad = unpack(mv, i)
+            if pad or length > cap:
                 continue
-            s = base + i
-            frame_end = s + HEADER_SIZE + length
-            if frame_end > end:
-                heapq.heappush(waiting, (frame_end << _SHIFT) | s)
+            if i + length > room:
+                push(waiting, ((body + i + length) << _SHIFT) | (base + i))
                 continue
-            if crc(mv[i + HEADER_SIZE : i + HEADER_SIZE + length]) == want:
+            if window(mv, base, body + i, length) == want:
+                s = base + i
                 self._scan_pos = s + 1
-                heapq.heappush(self._ready, s)
+                push(self._ready, s)
                 self._valid.add(s)
                 return s
         self._scan_pos = last + 1
         return None
+
+    def _tag_positions(self, mv: memoryview, a: int, b: int) -> Iterator[int]:
+        """Every ``i`` (ascending) with a known tag in ``mv[i : i + 4]`` within ``[a, b)``.
+        An occurrence the non-overlapping search skips starts 1-3 bytes after a match."""
+        assert self._tag_re is not None
+        tags, overlaps = self._tags, self._overlaps
+        for m in self._tag_re.finditer(mv, a, b):
+            j = m.start()
+            yield j
+            for d in overlaps[m[0]]:
+                i = j + d
+                if i + 4 <= b and bytes(mv[i : i + 4]) in tags:
+                    yield i
