@@ -25,6 +25,7 @@ import heapq
 import re
 import struct
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 from ktstr_proto.crc import BACKENDS, Crc32, crc32_shifter
 from ktstr_proto.frame import HEADER_SIZE
@@ -81,7 +82,7 @@ class WindowCrc:
         return hi_crc ^ shift(lo_crc)  # type: ignore[operator, no-any-return]
 
 
-class _Crc32Continue:
+class _Crc32Continue(Protocol):
     def __call__(self, data: memoryview, value: int = 0, /) -> int: ...
 
 
@@ -95,8 +96,7 @@ class ForwardScanner:
         self._tag_re = re.compile(b"|".join(map(re.escape, tags))) if tags else None
         self._tags = frozenset(tags)
         self._overlaps = {
-            t: tuple(d for d in (1, 2, 3) if any(u.startswith(t[d:]) for u in tags))
-            for t in tags
+            t: tuple(d for d in (1, 2, 3) if any(u.startswith(t[d:]) for u in tags)) for t in tags
         }
         self._cap = cap
         self._crc = crc
@@ -134,7 +134,7 @@ class ForwardScanner:
     def _crc_ok(self, mv: memoryview, base: int, s: int) -> bool:
         i = s - base
         _, length, crc, _ = _unpack(mv, i)
-        return self._window(mv, base, s + HEADER_SIZE, length) == crc
+        return bool(self._window(mv, base, s + HEADER_SIZE, length) == crc)
 
     def _scan_fresh(self, mv: memoryview, base: int, end: int) -> int | None:
         last = end - HEADER_SIZE  # last stream offset where a whole header fits

@@ -15,6 +15,7 @@ from ktstr_host.bulk import BulkDecoder
 from ktstr_host.events import Frame
 from ktstr_host.forward_scan import WindowCrc
 from ktstr_host.fuzzing.reference import ReferenceAssembler
+from ktstr_proto import crc as crcmod
 from ktstr_proto.crc import crc32, crc32_shifter
 from ktstr_proto.frame import build_header
 from ktstr_proto.profiles import get_profile
@@ -42,12 +43,12 @@ def test_window_crc_is_exact_for_any_query_order(
     window = WindowCrc(zlib.crc32)
     mv = memoryview(data)
     with mock.patch.object(forward_scan, "WINDOW_MIN", 0):
-        for a, n in queries:
-            a = min(a, len(data) - n)
+        for q, n in queries:
+            a = min(q, len(data) - n)
             assert window(mv, 0, a, n) == zlib.crc32(data[a : a + n])
         tail = mv[cut:]
-        for a, n in queries:
-            a = max(cut, min(a, len(data) - n))
+        for q, n in queries:
+            a = max(cut, min(q, len(data) - n))
             assert window(tail, cut, a, n) == zlib.crc32(data[a : a + n])
 
 
@@ -102,7 +103,7 @@ def test_equal_length_candidates_cost_no_full_crc_each() -> None:
 
     length = 64 * 1024
     data = build_header(MsgType.STDOUT, length, 1) * 4096 + bytes(length)
-    with mock.patch.dict(forward_scan.BACKENDS, {"counting": counting}):
+    with mock.patch.dict(crcmod.BACKENDS, {"counting": counting}):
         d = BulkDecoder(dataclasses.replace(PROFILE, cap=length), crc=counting)
         for i in range(0, len(data), 4096):
             d.feed(data[i : i + 4096])

@@ -17,6 +17,7 @@ from ..result_builder import build_run_result
 from ..transcript_io import write_transcript
 from ..vm import Kernel, VmError, find_kernel
 from ..vm_record import record_scenario
+from .numbers import seconds
 
 
 def register(sub: Any) -> None:
@@ -35,7 +36,7 @@ def register(sub: Any) -> None:
     r.add_argument("--out", metavar="T.jsonl", help="write the transcript here")
     r.add_argument(
         "--request-dump-at",
-        type=float,
+        type=seconds(zero=True),
         metavar="S",
         help="send a 0xD1 dump request on hvc0 S seconds after start",
     )
@@ -45,7 +46,7 @@ def register(sub: Any) -> None:
         choices=["tcg", "kvm"],
         help="QEMU accelerator (default tcg; nested KVM hangs on some hosts)",
     )
-    r.add_argument("--timeout", type=float, metavar="S", help="kill the VM after S seconds")
+    r.add_argument("--timeout", type=seconds(), metavar="S", help="kill the VM after S seconds")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--quiet", action="store_true", help="no live event lines")
     r.set_defaults(run=run)

@@ -17,7 +17,7 @@ from ktstr_guest.bulk_writer import GuestBulkWriter
 from ktstr_guest.fuzz import sample_bulk_streams, sample_serial_streams, segments
 from ktstr_guest.fuzz.transcript import sample_transcript, transcript_lines
 from ktstr_proto.errors import KtstrError, UsageError
-from ktstr_proto.frame import HEADER_SIZE
+from ktstr_proto.frame import HEADER_SIZE, build_header
 from ktstr_proto.schemas import (
     AssertResult,
     DirectTarget,
@@ -47,7 +47,6 @@ from ktstr_proto.schemas import (
     encode_payload_metrics,
     encode_raw_payload_output,
 )
-from ktstr_proto.frame import build_header
 from ktstr_proto.tags import MsgType, tag_label
 
 from ..transcript_io import read_transcript
