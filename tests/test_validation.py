@@ -84,7 +84,7 @@ def test_profile_fields_are_type_checked_in_python() -> None:
 def test_decode_chunk_size_is_range_checked(capsys: pytest.CaptureFixture[str], value: str) -> None:
     raw = FIXTURES / "bulk" / "normal-run.bin"
     status, err = _run(capsys, ["decode", "--chunk-size", value, str(raw)])
-    assert status == 2 and "--chunk-size" in err and "Traceback" not in err
+    assert status == 2 and err.startswith("ktstr-host: error: --chunk-size must be")
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_numeric_options_are_range_checked(
     capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
     status, err = _run(capsys, argv)
-    assert status == 2 and "error: argument --" in err
+    assert status == 2 and err.startswith(f"ktstr-host: error: {argv[1]} must be")
 
 
 def test_pcapng_export_of_an_unrepresentable_time(

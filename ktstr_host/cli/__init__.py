@@ -11,6 +11,7 @@ from ktstr_proto.errors import KtstrError
 from ktstr_proto.profiles import load_profiles
 
 from . import decode, export, fuzz, record, replay, report, scenarios, validate, vm
+from .numbers import OptionError
 
 
 class CliError(Exception):
@@ -36,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         for path in args.profiles:
             load_profiles(path)
         status: int = args.run(args)
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (KtstrError, CliError, OSError) as exc:
+    except (KtstrError, CliError, OptionError, OSError) as exc:
         print(f"ktstr-host: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument(
         "--chunk-size",
-        type=int_in(1, MAX_CHUNK),
+        type=int_in("--chunk-size", 1, MAX_CHUNK),
         default=DEFAULT_CHUNK,
         metavar="N",
         help="feed the decoder N bytes at a time (default 1 MiB)",

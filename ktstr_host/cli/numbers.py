@@ -1,8 +1,11 @@
-"""Range-checked numeric option types for argparse (a bad value is a one-line error)."""
+"""Range-checked numeric option types for argparse.
+
+A bad value raises :class:`OptionError`, which argparse lets through and ``main`` reports
+as one line (``ktstr-host: error: --chunk-size must be in 1..1073741824, got 0``).
+"""
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
 
@@ -13,33 +16,37 @@ MAX_SECONDS = 1e7
 """Longest duration a command accepts (about 115 days)."""
 
 
-def int_in(lo: int, hi: int) -> Callable[[str], int]:
-    """An argparse type: an integer in ``lo..hi``."""
+class OptionError(Exception):
+    """A numeric option out of range (not a ValueError: argparse must not swallow it)."""
+
+
+def int_in(option: str, lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type for ``option``: an integer in ``lo..hi``."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+            raise OptionError(f"{option} must be an integer, got {text[:40]!r}") from None
         if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {text[:40]}")
+            raise OptionError(f"{option} must be in {lo}..{hi}, got {text[:40]}")
         return value
 
     return parse
 
 
-def seconds(*, zero: bool = False, hi: float = MAX_SECONDS) -> Callable[[str], float]:
-    """An argparse type: a finite number of seconds, > 0 (>= 0 with ``zero``), <= ``hi``."""
+def seconds(option: str, *, zero: bool = False, hi: float = MAX_SECONDS) -> Callable[[str], float]:
+    """An argparse type for ``option``: a finite number, > 0 (>= 0 with ``zero``), <= ``hi``."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+            raise OptionError(f"{option} must be a number, got {text[:40]!r}") from None
         low_ok = value >= 0 if zero else value > 0
         if not math.isfinite(value) or not low_ok or value > hi:
             bound = ">= 0" if zero else "> 0"
-            raise argparse.ArgumentTypeError(f"must be {bound} and <= {hi:g}, got {text[:40]}")
+            raise OptionError(f"{option} must be {bound} and <= {hi:g}, got {text[:40]}")
         return value
 
     return parse

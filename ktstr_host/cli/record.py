@@ -35,7 +35,9 @@ def register(sub: Any) -> None:
         p.add_argument(f"--{ch}", metavar="SOURCE", help=f"where to read {ch} from")
     p.add_argument("--out", required=True, metavar="T.jsonl", help="transcript to write (.gz ok)")
     p.add_argument("--profile", default="ktstr-0.15", help=", ".join(profile_names()))
-    p.add_argument("--duration", type=seconds(), metavar="S", help="stop after S seconds")
+    p.add_argument(
+        "--duration", type=seconds("--duration"), metavar="S", help="stop after S seconds"
+    )
     p.add_argument("--quiet", action="store_true", help="no live event lines")
     p.set_defaults(run=run_record)
 

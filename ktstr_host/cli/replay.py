@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     p.add_argument("transcript")
     p.add_argument(
         "--speed",
-        type=seconds(hi=1e9),
+        type=seconds("--speed", hi=1e9),
         default=None,
         metavar="X",
         help="pace: 1 = real time, 2 = twice as fast (default: as fast as possible)",

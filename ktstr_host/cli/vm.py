@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
     r.add_argument("--out", metavar="T.jsonl", help="write the transcript here")
     r.add_argument(
         "--request-dump-at",
-        type=seconds(zero=True),
+        type=seconds("--request-dump-at", zero=True),
         metavar="S",
         help="send a 0xD1 dump request on hvc0 S seconds after start",
     )
@@ -46,7 +46,9 @@ def register(sub: Any) -> None:
         choices=["tcg", "kvm"],
         help="QEMU accelerator (default tcg; nested KVM hangs on some hosts)",
     )
-    r.add_argument("--timeout", type=seconds(), metavar="S", help="kill the VM after S seconds")
+    r.add_argument(
+        "--timeout", type=seconds("--timeout"), metavar="S", help="kill the VM after S seconds"
+    )
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--quiet", action="store_true", help="no live event lines")
     r.set_defaults(run=run)
