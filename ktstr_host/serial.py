@@ -244,7 +244,9 @@ class SerialDecoder:
     ``capture_limit``/``capture_trim`` model upstream's host buffer (``None`` turns the
     model off). ``panic_latch`` defaults to on for COM1 only (upstream latches the kernel
     console); ``dumps`` likewise. ``max_line`` bounds the bytes kept per line, so memory
-    stays bounded by it plus the largest feed.
+    stays bounded by it plus the largest feed. With ``lines=False`` the decoder does not
+    emit :class:`Line` events (only what lines mean) and skips empty lines without
+    building an object for them: a flood of blank lines costs no memory per line.
     """
 
     def __init__(
@@ -256,6 +258,7 @@ class SerialDecoder:
         max_line: int = DEFAULT_MAX_LINE,
         panic_latch: bool | None = None,
         dumps: bool | None = None,
+        lines: bool = True,
     ) -> None:
         self.channel = check_channel(channel)
         if capture_limit is not None and not PANIC_LATCH_TAIL <= capture_trim < capture_limit:
@@ -270,6 +273,7 @@ class SerialDecoder:
         self._max_line = max_line
         self._latch_on = channel == "com1" if panic_latch is None else panic_latch
         self._dumps_on = channel == "com1" if dumps is None else dumps
+        self._lines_on = lines
         self._off = 0
         self._closed = False
         # current partial line
@@ -393,13 +397,23 @@ class SerialDecoder:
         terminated = lf is not None
         crlf = terminated and self._last_cr
         content = self._plen - (1 if crlf else 0)
+        if not content and not self._lines_on and lf is not None:
+            # An empty line means nothing but the end of a panic block.
+            self._panic = _IDLE
+            self._start = lf + 1
+            self._buf = bytearray()
+            self._plen = 0
+            self._last_cr = False
+            self._overflow = _NO_OVERFLOW
+            return
         raw = bytes(self._buf[: min(content, self._max_line)])
         end = lf + 1 if lf is not None else self._off
         line = Line(
             self._start, end, raw, decode_lossy(raw), terminated, crlf, content > self._max_line
         )
         at = lf if lf is not None else self._off
-        self._emit(out, at, _RANK_LINE, line)
+        if self._lines_on:
+            self._emit(out, at, _RANK_LINE, line)
         for event in self._classify(line):
             self._emit(out, at, _RANK_LINE, event)
         self._start = end
