@@ -59,6 +59,7 @@ from .extractors import (
     format_console_diagnostics,
 )
 from .result import Blob, LifecycleEvent, RunResult, Status
+from .run_input import RunInput
 from .serial import (
     CaptureTruncated,
     DumpEnd,
@@ -73,15 +74,15 @@ from .serial import (
     SerialEvent,
     capture_window,
 )
-from .transcript_io import Transcript
 
 T = TypeVar("T")
 
 INITRAMFS_FATAL_HEAD = INITRAMFS_FATAL.split("\u2014", 1)[0].rstrip()
 
 
-def build_run_result(transcript: Transcript, profile: str | Profile | None = None) -> RunResult:
-    """The run result of a recorded (or synthetic) run."""
+def build_run_result(transcript: RunInput, profile: str | Profile | None = None) -> RunResult:
+    """The run result of a recorded (or synthetic) run: a ``Transcript`` or any other
+    :class:`~ktstr_host.run_input.RunInput` (the bulk chunks are streamed)."""
     prof = get_profile(profile if profile is not None else transcript.header.profile)
     r = RunResult(prof.name)
     com1 = transcript.channel_bytes("com1") if "com1" in transcript.header.channels else b""

@@ -226,6 +226,7 @@ _FRAME_RE = re.compile(r"\s*(\d+): (.*)\Z", re.S)
 _LOCATION_RE = re.compile(r"\s+at (.*)\Z", re.S)
 _INLINE_RE = re.compile(r" {6}(\S.*)\Z", re.S)
 _PLACEHOLDERS = frozenset({"disabled backtrace", "unsupported backtrace"})
+_EMPTY_LINES = re.compile(rb"(?:\r?\n)+")
 _MARKER_BYTES = tuple(m.encode("ascii") for m in KERNEL_PANIC_MARKERS)
 
 _Keyed = tuple[int, int, int, SerialEvent]
@@ -360,7 +361,15 @@ class SerialDecoder:
 
     def _scan_lines(self, blob: bytes, base: int, out: list[_Keyed]) -> None:
         pos, n = 0, len(blob)
+        skip = None if self._lines_on else _EMPTY_LINES.match
         while pos < n:
+            if skip is not None and not self._plen:
+                m = skip(blob, pos)
+                if m is not None:  # a run of empty lines: it only ends a panic block
+                    self._panic = _IDLE
+                    pos = m.end()
+                    self._start = base + pos
+                    continue
             lf = blob.find(b"\n", pos)
             stop = n if lf < 0 else lf
             if stop > pos:

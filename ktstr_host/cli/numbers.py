@@ -45,8 +45,8 @@ def seconds(option: str, *, zero: bool = False, hi: float = MAX_SECONDS) -> Call
             raise OptionError(f"{option} must be a number, got {text[:40]!r}") from None
         low_ok = value >= 0 if zero else value > 0
         if not math.isfinite(value) or not low_ok or value > hi:
-            bound = ">= 0" if zero else "> 0"
-            raise OptionError(f"{option} must be {bound} and <= {hi:g}, got {text[:40]}")
+            what = "must be >= 0" if zero else "must be positive"
+            raise OptionError(f"{option} {what} and at most {hi:g}, got {text[:40]}")
         return value
 
     return parse

@@ -10,9 +10,8 @@ from typing import Any
 from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import get_profile, profile_names
 
-from ..recorder import import_captures
 from ..result_builder import build_run_result
-from ..transcript_io import read_transcript
+from ..run_input import CaptureFiles, TranscriptFile
 
 
 def register(sub: Any) -> None:
@@ -43,15 +42,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.transcript and not raw:
         raise UsageError("nothing to report: give a transcript or --bulk/--com1/--com2 files")
     profile = get_profile(args.profile) if args.profile else None
+    run_input: TranscriptFile | CaptureFiles
     if args.transcript:
-        transcript = read_transcript(args.transcript)
+        run_input = TranscriptFile(args.transcript)
     else:
-        transcript = import_captures(
+        run_input = CaptureFiles(
             profile.name if profile else "ktstr-0.15", raw, host_to_guest=("hvc0",)
         )
-    if not any(c.data for c in transcript.chunks):
+    if not run_input.has_data():
         raise UsageError("no data: every channel is empty, there is no run to report on")
-    result = build_run_result(transcript, profile)
+    result = build_run_result(run_input, profile)
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
