@@ -8,6 +8,8 @@ it already classified, so any input costs linear time in the bytes fed:
 * positions below ``scan_pos`` are classified for good (their bytes never change);
 * a plausible header whose payload is still missing waits in a heap keyed by the end
   of its frame, packed into one int (``end << 48 | start``) to keep the index small;
+  one announcing the same length as the header before it joins that length's run (an
+  array of starts, 8 bytes each: their frames complete in start order);
 * a complete candidate is CRC-checked only when it is the smallest one left, and at
   most once;
 * candidates that announce the same length are CRC-checked with a sliding window
@@ -24,8 +26,9 @@ from __future__ import annotations
 import heapq
 import re
 import struct
+from array import array
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from ktstr_proto.crc import BACKENDS, Crc32, crc32_shifter
 from ktstr_proto.frame import HEADER_SIZE
@@ -109,7 +112,18 @@ class ForwardScanner:
         self._ready: list[int] = []  # complete candidates (starts), CRC not checked yet
         self._valid: set[int] = set()  # candidates whose CRC matched
         self._waiting: list[int] = []  # end << 48 | start, payload still missing
+        # Waiting candidates announcing the same length as the one before them: starts
+        # (ascending, so their ends are too) per length, from index `head` on, and one
+        # (end of head, length) heap entry per length: 8 bytes per candidate.
+        self._runs: dict[int, list[Any]] = {}  # length -> [array of starts, head]
+        self._run_heads: list[tuple[int, int]] = []
+        self._last_len = -1
         self._window.reset()
+
+    @property
+    def waiting(self) -> int:
+        """How many plausible headers wait for their payload."""
+        return len(self._waiting) + sum(int(len(r[0]) - r[1]) for r in self._runs.values())
 
     def find(self, mv: memoryview, base: int, start: int, end: int) -> int | None:
         """First valid frame start at or after stream offset ``start``, or ``None``.
@@ -122,6 +136,10 @@ class ForwardScanner:
         limit = (end + 1) << _SHIFT
         while waiting and waiting[0] < limit:
             heapq.heappush(ready, heapq.heappop(waiting) & _LOW)
+        heads = self._run_heads
+        while heads and heads[0][0] <= end:
+            _, length = heapq.heappop(heads)
+            self._complete_run(length, end)
         while ready:
             s = ready[0]
             if s >= start and (s in self._valid or self._crc_ok(mv, base, s)):
@@ -130,6 +148,37 @@ class ForwardScanner:
             heapq.heappop(ready)
             self._valid.discard(s)
         return self._scan_fresh(mv, base, end)
+
+    def _complete_run(self, length: int, end: int) -> None:
+        """Move the candidates of one run whose frames are now whole to ``ready``."""
+        run = self._runs[length]
+        starts, head = run
+        last = end - HEADER_SIZE - length  # last start whose frame is whole
+        ready = self._ready
+        n = len(starts)
+        while head < n and starts[head] <= last:
+            heapq.heappush(ready, starts[head])
+            head += 1
+        if head == n:
+            del self._runs[length]
+            return
+        if head > 4096 and 2 * head > n:
+            del starts[:head]
+            head = 0
+        run[1] = head
+        heapq.heappush(self._run_heads, (starts[head] + HEADER_SIZE + length, length))
+
+    def _wait(self, s: int, length: int) -> None:
+        """Index a plausible header at ``s`` whose payload is still missing."""
+        if length != self._last_len:
+            self._last_len = length
+            heapq.heappush(self._waiting, ((s + HEADER_SIZE + length) << _SHIFT) | s)
+            return
+        run = self._runs.get(length)
+        if run is None:
+            run = self._runs[length] = [array("q"), 0]
+            heapq.heappush(self._run_heads, (s + HEADER_SIZE + length, length))
+        run[0].append(s)
 
     def _crc_ok(self, mv: memoryview, base: int, s: int) -> bool:
         i = s - base
@@ -144,7 +193,7 @@ class ForwardScanner:
         if self._tag_re is None:
             self._scan_pos = last + 1
             return None
-        cap, window, waiting = self._cap, self._window, self._waiting
+        cap, window, wait = self._cap, self._window, self._wait
         push, unpack = heapq.heappush, _unpack
         body = base + HEADER_SIZE  # stream offset of the payload of a header at mv[0]
         room = end - body  # a header at mv[i] is complete when i + length <= room
@@ -153,7 +202,7 @@ class ForwardScanner:
             if pad or length > cap:
                 continue
             if i + length > room:
-                push(waiting, ((body + i + length) << _SHIFT) | (base + i))
+                wait(base + i, length)
                 continue
             if window(mv, base, body + i, length) == want:
                 s = base + i
