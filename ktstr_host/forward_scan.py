@@ -197,12 +197,19 @@ class ForwardScanner:
         push, unpack = heapq.heappush, _unpack
         body = base + HEADER_SIZE  # stream offset of the payload of a header at mv[0]
         room = end - body  # a header at mv[i] is complete when i + length <= room
+        run_len, run_add = -1, None  # the run the next same-length header joins
         for i in self._tag_positions(mv, pos - base, last - base + 4):
             _, length, want, pad = unpack(mv, i)
             if pad or length > cap:
                 continue
             if i + length > room:
+                if length == run_len and run_add is not None:
+                    run_add(base + i)
+                    continue
                 wait(base + i, length)
+                run_len = length
+                run = self._runs.get(length)
+                run_add = run[0].append if run is not None else None
                 continue
             if window(mv, base, body + i, length) == want:
                 s = base + i
