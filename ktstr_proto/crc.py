@@ -8,6 +8,7 @@ set ``KTSTR_CRC=zlib`` in the environment to force the standard library.
 
 from __future__ import annotations
 
+import functools
 import os
 import zlib
 from collections.abc import Callable
@@ -105,6 +106,7 @@ def _x8n(n: int) -> int:
     return p
 
 
+@functools.lru_cache(maxsize=64)
 def crc32_shifter(n: int) -> Callable[[int], int]:
     """``shift(c)``: what CRC value ``c`` contributes after ``n`` more bytes, so that
     ``crc32(a + b) == crc32_shifter(len(b))(crc32(a)) ^ crc32(b)``. O(1) per call."""
