@@ -14,6 +14,7 @@ microseconds: ``started_at`` (or the epoch) plus the event's ``t``. Events strea
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from collections.abc import Iterable
@@ -220,7 +221,10 @@ def write_pcapng(
 
 
 def _timestamp(base: int, t: float) -> int:
-    ts = base + round(t * 1_000_000)
+    us = t * 1_000_000
+    if not math.isfinite(us) or base + us >= 2.0**64:
+        raise TranscriptError(f"time {t} does not fit a 64-bit pcapng timestamp")
+    ts = base + round(us)
     if ts >= 1 << 64:
         raise TranscriptError(f"time {t} does not fit a 64-bit pcapng timestamp")
     return ts

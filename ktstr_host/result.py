@@ -41,22 +41,47 @@ class Source:
         return {"channel": self.channel, "offsets": list(self.offsets)}
 
 
-@dataclass(frozen=True, slots=True)
+ANOMALY_SAMPLES = 8
+"""Anomalies of one kind on one channel kept one by one; later ones are aggregated."""
+
+
+@dataclass(slots=True)
 class Anomaly:
-    """Something off in the run's traffic (never fatal to building the result)."""
+    """Something off in the run's traffic (never fatal to building the result).
+
+    An aggregate (``count`` > 1) stands for ``count`` further anomalies of its kind and
+    channel beyond the first :data:`ANOMALY_SAMPLES`: ``offset`` is the first of them,
+    ``last_offset`` the last, ``detail`` the first one's detail.
+    """
 
     kind: str
     channel: str
     offset: int | None
     detail: str
+    count: int = 1
+    last_offset: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "channel": self.channel,
             "offset": self.offset,
             "detail": self.detail,
         }
+        if self.count > 1:
+            out["count"] = self.count
+            out["last_offset"] = self.last_offset
+        return out
+
+    def describe(self) -> str:
+        """One line for the human report."""
+        where = f" @ {self.offset}" if self.offset is not None else ""
+        if self.count > 1:
+            where += f"..{self.last_offset}"
+        text = f"{self.kind} [{self.channel}{where}]: {self.detail}"
+        if self.count > 1:
+            text += f" (and {self.count - 1} more like it)"
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +159,33 @@ class RunResult:
     bulk_bytes: int = 0
     anomalies: list[Anomaly] = field(default_factory=list)
     provenance: dict[str, list[Source]] = field(default_factory=dict)
+    _anomaly_counts: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    _aggregates: dict[tuple[str, str], Anomaly] = field(default_factory=dict, repr=False)
 
     def cite(self, name: str, channel: str, *offsets: int) -> None:
         """Record that field ``name`` came from ``offsets`` of ``channel``."""
         self.provenance.setdefault(name, []).append(Source(channel, tuple(offsets)))
 
     def anomaly(self, kind: str, channel: str, offset: int | None, detail: str) -> None:
-        self.anomalies.append(Anomaly(kind, channel, offset, detail))
+        """Record an anomaly; past :data:`ANOMALY_SAMPLES` of one kind and channel, the
+        rest are counted in one aggregate entry (memory stays bounded on hostile runs)."""
+        key = (kind, channel)
+        seen = self._anomaly_counts.get(key, 0)
+        self._anomaly_counts[key] = seen + 1
+        if seen < ANOMALY_SAMPLES:
+            self.anomalies.append(Anomaly(kind, channel, offset, detail))
+            return
+        agg = self._aggregates.get(key)
+        if agg is None:
+            agg = self._aggregates[key] = Anomaly(kind, channel, offset, detail, 0, offset)
+            self.anomalies.append(agg)
+        agg.count += 1
+        agg.last_offset = offset
+
+    @property
+    def anomaly_count(self) -> int:
+        """How many anomalies were recorded, aggregated ones included."""
+        return sum(a.count for a in self.anomalies)
 
     # ---- JSON ------------------------------------------------------------------------
 
@@ -285,10 +330,9 @@ class RunResult:
             out.extend(self.diagnostics.lstrip("\n").splitlines())
         if self.anomalies:
             out.append("")
-            out.append(f"--- anomalies ({len(self.anomalies)}) ---")
+            out.append(f"--- anomalies ({self.anomaly_count}) ---")
             for a in self.anomalies[:max_lines]:
-                where = f" @ {a.offset}" if a.offset is not None else ""
-                out.append(f"{a.kind} [{a.channel}{where}]: {a.detail}")
+                out.append(a.describe())
             if len(self.anomalies) > max_lines:
                 out.append(f"... {len(self.anomalies) - max_lines} more")
         return "\n".join(out).rstrip() + "\n"

@@ -74,6 +74,7 @@ from .extractors import (
 )
 from .kmsg import parse_kmsg_window
 from .result import Blob, LifecycleEvent, RunResult, Status
+from .run_input import RunInput
 from .serial import (
     CaptureTruncated,
     DumpEnd,
@@ -85,30 +86,27 @@ from .serial import (
     LineOverflow,
     PanicHead,
     SerialDecoder,
+    SerialEvent,
     capture_window,
 )
-from .transcript_io import Transcript
 
 T = TypeVar("T")
 
 INITRAMFS_FATAL_HEAD = INITRAMFS_FATAL.split("\u2014", 1)[0].rstrip()
 
 
-def build_run_result(transcript: Transcript, profile: str | Profile | None = None) -> RunResult:
-    """The run result of a recorded (or synthetic) run."""
+def build_run_result(transcript: RunInput, profile: str | Profile | None = None) -> RunResult:
+    """The run result of a recorded (or synthetic) run: a ``Transcript`` or any other
+    :class:`~ktstr_host.run_input.RunInput` (the bulk chunks are streamed)."""
     prof = get_profile(profile if profile is not None else transcript.header.profile)
     r = RunResult(prof.name)
-    bulk_chunks = [
-        c.data for c in transcript.chunks if c.channel == "bulk" and c.direction == "g2h"
-    ]
     com1 = transcript.channel_bytes("com1") if "com1" in transcript.header.channels else b""
     com2 = transcript.channel_bytes("com2") if "com2" in transcript.header.channels else b""
-    r.bulk_bytes = sum(len(c) for c in bulk_chunks)
     r.com1_bytes, r.com2_bytes = len(com1), len(com2)
     com1_text, _ = _serial(r, "com1", com1)
     com2_text, com2_panic_at = _serial(r, "com2", com2)
     if prof.transport == "bulk":
-        acc = _bulk(r, bulk_chunks, prof)
+        acc = _bulk(r, _counted(r, transcript.iter_chunks("bulk")), prof)
         _output_fields(r, acc, com2_text, com2_panic_at)
     else:
         _legacy(r, com2, com2_text)
@@ -125,16 +123,22 @@ def build_run_result(transcript: Transcript, profile: str | Profile | None = Non
 # ---- bulk -----------------------------------------------------------------------------
 
 
-def _bulk_events(chunks: Iterable[bytes], prof: Profile) -> list[BulkEvent]:
-    decoder = BulkDecoder(prof)
-    events: list[BulkEvent] = []
+def _counted(r: RunResult, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks``, adding their sizes to ``r.bulk_bytes`` as they stream past."""
     for chunk in chunks:
-        events.extend(decoder.feed(chunk))
+        r.bulk_bytes += len(chunk)
+        yield chunk
+
+
+def _bulk_events(chunks: Iterable[bytes], prof: Profile) -> Iterator[BulkEvent]:
+    """The bulk events, streamed: one feed's events at a time are held."""
+    decoder = BulkDecoder(prof)
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
     base = decoder.offset - decoder.pending
     residual = decoder.take_residual()
     for e in scan_tlv_stream(residual, prof):
-        events.append(e._replace(offset=e.offset + base))
-    return events
+        yield e._replace(offset=e.offset + base)
 
 
 class _Bulk:
@@ -457,7 +461,7 @@ _HANDLERS: dict[MsgType, Any] = {
 }
 
 
-def _bulk(r: RunResult, chunks: list[bytes], prof: Profile) -> _Bulk:
+def _bulk(r: RunResult, chunks: Iterable[bytes], prof: Profile) -> _Bulk:
     acc = _Bulk(r, prof)
     for event in _bulk_events(chunks, prof):
         if isinstance(event, Dropped):
@@ -550,14 +554,26 @@ def _lines_with_frames(parts: list[tuple[int, bytes]]) -> Iterator[tuple[int, by
 # ---- serial -----------------------------------------------------------------------------
 
 
+SERIAL_FEED = 64 * 1024
+"""Serial channels are decoded in feeds of this size (bounds the events held at once)."""
+
+
+def _serial_events(channel: str, data: bytes, *, lines: bool) -> Iterator[SerialEvent]:
+    """The events of one serial channel, streamed a feed at a time."""
+    decoder = SerialDecoder(channel, lines=lines)  # type: ignore[arg-type]
+    view = memoryview(data)
+    for at in range(0, len(data), SERIAL_FEED):
+        yield from decoder.feed(view[at : at + SERIAL_FEED])
+    yield from decoder.close()
+
+
 def _serial(r: RunResult, channel: str, data: bytes) -> tuple[str, int | None]:
     """Decode one serial channel for events; return the host's captured text and the
     offset of the first ``PANIC:`` line."""
     if not data:
         return "", None
     panic_at: int | None = None
-    decoder = SerialDecoder(channel)  # type: ignore[arg-type]
-    for event in decoder.feed(data) + decoder.close():
+    for event in _serial_events(channel, data, lines=False):
         if isinstance(event, KernelPanic) and r.kernel_panic is None:
             r.kernel_panic = event.message
             r.cite("kernel_panic", channel, event.offset)
@@ -610,11 +626,11 @@ def _console(r: RunResult, com1_text: str, com2_text: str) -> None:
 def _legacy(r: RunResult, com2: bytes, com2_text: str) -> None:
     """0.4.9: everything, stdout included, went to COM2 as sentinel lines."""
     r.stdout = com2_text
-    lines: list[tuple[int, str]] = []
-    decoder = SerialDecoder("com2")
-    for event in decoder.feed(com2) + decoder.close():
-        if isinstance(event, Line):
-            lines.append((event.offset, event.text.rstrip("\r")))
+    lines = [
+        (e.offset, e.text.rstrip("\r"))
+        for e in _serial_events("com2", com2, lines=True)
+        if isinstance(e, Line)
+    ]
     r.crash_message = extract_panic_message(com2_text, contains=True)
     crash_at = next((off for off, text in lines if PANIC_PREFIX in text), None)
     if r.crash_message is not None and crash_at is not None:

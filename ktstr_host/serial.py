@@ -226,6 +226,7 @@ _FRAME_RE = re.compile(r"\s*(\d+): (.*)\Z", re.S)
 _LOCATION_RE = re.compile(r"\s+at (.*)\Z", re.S)
 _INLINE_RE = re.compile(r" {6}(\S.*)\Z", re.S)
 _PLACEHOLDERS = frozenset({"disabled backtrace", "unsupported backtrace"})
+_EMPTY_LINES = re.compile(rb"(?:\r?\n)+")
 _MARKER_BYTES = tuple(m.encode("ascii") for m in KERNEL_PANIC_MARKERS)
 
 _Keyed = tuple[int, int, int, SerialEvent]
@@ -244,7 +245,9 @@ class SerialDecoder:
     ``capture_limit``/``capture_trim`` model upstream's host buffer (``None`` turns the
     model off). ``panic_latch`` defaults to on for COM1 only (upstream latches the kernel
     console); ``dumps`` likewise. ``max_line`` bounds the bytes kept per line, so memory
-    stays bounded by it plus the largest feed.
+    stays bounded by it plus the largest feed. With ``lines=False`` the decoder does not
+    emit :class:`Line` events (only what lines mean) and skips empty lines without
+    building an object for them: a flood of blank lines costs no memory per line.
     """
 
     def __init__(
@@ -256,6 +259,7 @@ class SerialDecoder:
         max_line: int = DEFAULT_MAX_LINE,
         panic_latch: bool | None = None,
         dumps: bool | None = None,
+        lines: bool = True,
     ) -> None:
         self.channel = check_channel(channel)
         if capture_limit is not None and not PANIC_LATCH_TAIL <= capture_trim < capture_limit:
@@ -270,6 +274,7 @@ class SerialDecoder:
         self._max_line = max_line
         self._latch_on = channel == "com1" if panic_latch is None else panic_latch
         self._dumps_on = channel == "com1" if dumps is None else dumps
+        self._lines_on = lines
         self._off = 0
         self._closed = False
         # current partial line
@@ -356,7 +361,15 @@ class SerialDecoder:
 
     def _scan_lines(self, blob: bytes, base: int, out: list[_Keyed]) -> None:
         pos, n = 0, len(blob)
+        skip = None if self._lines_on else _EMPTY_LINES.match
         while pos < n:
+            if skip is not None and not self._plen:
+                m = skip(blob, pos)
+                if m is not None:  # a run of empty lines: it only ends a panic block
+                    self._panic = _IDLE
+                    pos = m.end()
+                    self._start = base + pos
+                    continue
             lf = blob.find(b"\n", pos)
             stop = n if lf < 0 else lf
             if stop > pos:
@@ -393,13 +406,23 @@ class SerialDecoder:
         terminated = lf is not None
         crlf = terminated and self._last_cr
         content = self._plen - (1 if crlf else 0)
+        if not content and not self._lines_on and lf is not None:
+            # An empty line means nothing but the end of a panic block.
+            self._panic = _IDLE
+            self._start = lf + 1
+            self._buf = bytearray()
+            self._plen = 0
+            self._last_cr = False
+            self._overflow = _NO_OVERFLOW
+            return
         raw = bytes(self._buf[: min(content, self._max_line)])
         end = lf + 1 if lf is not None else self._off
         line = Line(
             self._start, end, raw, decode_lossy(raw), terminated, crlf, content > self._max_line
         )
         at = lf if lf is not None else self._off
-        self._emit(out, at, _RANK_LINE, line)
+        if self._lines_on:
+            self._emit(out, at, _RANK_LINE, line)
         for event in self._classify(line):
             self._emit(out, at, _RANK_LINE, event)
         self._start = end

@@ -36,6 +36,21 @@ _CHOICES: dict[str, tuple[object, ...]] = {
 }
 
 
+_BOOLS = frozenset(
+    {
+        "residual_cap",
+        "pad_warning",
+        "step_end",
+        "stimulus_exact",
+        "wprof_chunked",
+        "sched_swap_notify",
+        "raw_payload_output",
+        "test_result_fallback_e3",
+    }
+)
+_INTS = frozenset({"cap"})
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     """One protocol version's behaviour on both sides of the bulk port."""
@@ -74,10 +89,25 @@ class Profile:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ProfileError("a profile needs a name")
-        if self.transport == "bulk" and not 0 < self.cap <= 0xFFFFFFFF:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _BOOLS and not isinstance(value, bool):
+                raise ProfileError(f"profile {self.name!r}: {f.name} must be true or false")
+            if f.name in _INTS and (type(value) is not int):
+                raise ProfileError(f"profile {self.name!r}: {f.name} must be an integer")
+        if not isinstance(self.era, str):
+            raise ProfileError(f"profile {self.name!r}: era must be a string")
+        if not 0 < self.cap <= 0xFFFFFFFF:
             raise ProfileError(f"profile {self.name!r}: cap must be in 1..u32::MAX")
+        if not isinstance(self.known_tags, frozenset) or not all(
+            type(t) is int and 0 <= t <= 0xFFFFFFFF for t in self.known_tags
+        ):
+            raise ProfileError(f"profile {self.name!r}: known_tags must be u32 integers")
         for name, allowed in _CHOICES.items():
-            if getattr(self, name) not in allowed:
+            if (
+                type(getattr(self, name)) not in (type(a) for a in allowed)
+                or getattr(self, name) not in allowed
+            ):
                 raise ProfileError(
                     f"profile {self.name!r}: {name} must be one of "
                     f"{', '.join(map(repr, allowed))}, got {getattr(self, name)!r}"
@@ -144,12 +174,16 @@ DEFAULT_PROFILE = KTSTR_0_15
 _REGISTRY: dict[str, Profile] = {
     p.name: p for p in (KTSTR_0_15, KTSTR_0_10, KTSTR_BULK_256K, KTSTR_0_20, KTSTR_0_44, KTSTR_0_4)
 }
+BUILTIN_NAMES = frozenset(_REGISTRY)
+"""Built-in profiles: user profiles may not replace them."""
 
 
 def register_profile(profile: Profile, *, replace: bool = False) -> Profile:
     """Make a user-defined profile available by name."""
     if not isinstance(profile, Profile):
         raise ProfileError(f"expected a Profile, got {type(profile).__name__}")
+    if profile.name in BUILTIN_NAMES:
+        raise ProfileError(f"profile {profile.name!r} is built in and cannot be replaced")
     if profile.name in _REGISTRY and not replace:
         raise ProfileError(f"profile {profile.name!r} already exists (pass replace=True)")
     _REGISTRY[profile.name] = profile
@@ -179,26 +213,44 @@ def load_profiles(path: str | os.PathLike[str]) -> list[Profile]:
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ProfileError(f"cannot read profiles from {path}: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ProfileError(f"cannot read profiles from {path}: {_one_line(exc)}") from None
     items = doc if isinstance(doc, list) else [doc]
     out = []
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise ProfileError(f"{path}: each profile is an object with a 'name'")
         fields = dict(item)
-        base = get_profile(fields.pop("base", DEFAULT_PROFILE.name))
+        base_name = fields.pop("base", DEFAULT_PROFILE.name)
+        if not isinstance(base_name, str):
+            raise ProfileError(f"{path}: profile {item['name']!r}: base must be a profile name")
+        base = get_profile(base_name)
         if "known_tags" in fields:
-            fields["known_tags"] = frozenset(int(t) for t in fields["known_tags"])
+            fields["known_tags"] = _tags(path, item["name"], fields["known_tags"])
         unknown = set(fields) - {f.name for f in dataclasses.fields(Profile)}
         if unknown:
             raise ProfileError(f"{path}: unknown profile field(s) {', '.join(sorted(unknown))}")
         try:
             profile = dataclasses.replace(base, **fields)
         except (TypeError, ValueError) as exc:
+            raise ProfileError(f"{path}: {_one_line(exc)}") from None
+        except ProfileError as exc:
             raise ProfileError(f"{path}: {exc}") from None
         out.append(register_profile(profile, replace=True))
     return out
+
+
+def _tags(path: object, name: str, value: object) -> frozenset[int]:
+    if not isinstance(value, list) or not all(
+        type(t) is int and 0 <= t <= 0xFFFFFFFF for t in value
+    ):
+        raise ProfileError(f"{path}: profile {name!r}: known_tags must be a list of u32 integers")
+    return frozenset(value)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def profile_names() -> list[str]:

@@ -6,6 +6,7 @@ so ``EXIT`` is on the wire as ``b"TIXE"``.
 
 from __future__ import annotations
 
+import functools
 from enum import IntEnum
 
 
@@ -95,8 +96,10 @@ def from_wire(value: int) -> MsgType | None:
     return _BY_VALUE.get(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def tag_label(value: int) -> str:
-    """A printable label for any u32: the four letters when printable ASCII, else hex."""
+    """A printable label for any u32: the four letters when printable ASCII, else hex.
+    Cached: a hostile stream repeats a few unknown tags millions of times."""
     member = _BY_VALUE.get(value)
     if member is not None:
         return member.ascii

@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -112,6 +113,12 @@ class Transcript:
     @property
     def marks(self) -> list[Mark]:
         return [e for e in self.events if isinstance(e, Mark)]
+
+    def iter_chunks(self, channel: str, direction: Direction = "g2h") -> Iterator[bytes]:
+        """The data of one channel's chunks in one direction, in order."""
+        for e in self.events:
+            if isinstance(e, Chunk) and e.channel == channel and e.direction == direction:
+                yield e.data
 
     def channel_bytes(self, channel: str, direction: Direction = "g2h") -> bytes:
         """Everything one channel carried in one direction, concatenated."""

@@ -239,7 +239,7 @@ def test_forward_scan_is_linear_on_many_waiting_headers() -> None:
     assert d.pending == len(data) and crc_calls == 0
     scanner = d._scanner
     # every header but the first (the frame being waited for) is indexed once
-    assert scanner is not None and len(scanner._waiting) == len(data) // 16 - 1
+    assert scanner is not None and scanner.waiting == len(data) // 16 - 1
 
 
 @pytest.mark.parametrize("profile", ["ktstr-0.15", "ktstr-0.44"])

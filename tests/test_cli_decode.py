@@ -88,7 +88,7 @@ def test_stdin_and_small_chunks(stream: Path) -> None:
         (["decode", "{tmp}"], "is a directory"),
         (["decode", "{stream}", "--profile", "ktstr-9"], "unknown profile 'ktstr-9'"),
         (["decode", "{stream}", "--profile", "ktstr-0.4"], "has no bulk channel"),
-        (["decode", "{stream}", "--chunk-size", "0"], "--chunk-size must be positive"),
+        (["decode", "{stream}", "--chunk-size", "0"], "--chunk-size must be in 1.."),
     ],
 )
 def test_errors_are_one_line(

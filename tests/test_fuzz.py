@@ -57,7 +57,7 @@ from ktstr_host.fuzzing.targets import (
     fuzz_bulk,
     serial_options,
 )
-from ktstr_proto.frame import build_frame
+from ktstr_proto.frame import build_frame, build_header
 from ktstr_proto.profiles import get_profile
 from ktstr_proto.tags import MsgType
 from ktstr_proto.transcript import TranscriptError
@@ -459,10 +459,22 @@ def _known(f: Finding) -> bool:
     )
 
 
+def test_bulk_cap_target_finds_a_slow_input() -> None:
+    """The time budget is an oracle: an input over it is a finding."""
+    from ktstr_host.fuzzing.targets import OracleError, check_bulk_large
+
+    stream = build_header(MsgType.STDOUT, 16 << 20, 0) * ((17 << 20) // 16)
+    with pytest.raises(OracleError, match="CPU"):
+        check_bulk_large(get_profile("ktstr-0.44"), stream, budget=0.0)
+    check_bulk_large(get_profile("ktstr-0.44"), stream)
+
+
 @pytest.mark.parametrize("engine,iterations", [("mutate", 3000), ("hypothesis", 400)])
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_smoke_fuzz_run_passes_every_oracle(target: str, engine: str, iterations: int) -> None:
     seeds = seed_inputs(target, find_fixtures())
+    if target == "bulk-cap":  # 17 MiB per input: the hostile seeds and a few mutants
+        seeds, iterations = seeds[4:6], 3
     report = ENGINES[engine](target, seeds, iterations=iterations, seed=20240601)
     assert report.inputs >= iterations
     unknown = [f for f in report.findings if not _known(f)]

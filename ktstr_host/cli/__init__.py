@@ -14,6 +14,7 @@ from ktstr_proto.profiles import load_profiles
 from ..output_files import OutputExistsError
 from . import decode, export, fuzz, record, replay, report, scenarios, validate, vm
 from . import wireshark as wireshark_cmd
+from .numbers import OptionError
 from .terminal import guard_terminal
 
 
@@ -49,7 +50,11 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except OptionError as exc:  # an out-of-range number: one line, like any other error
+        print(f"ktstr-host: error: {exc}", file=sys.stderr)
+        return 2
     if args.command is None:  # bare `ktstr-host`: show what it can do
         parser.print_help()
         return 2
@@ -69,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     except OutputExistsError as exc:
         print(f"ktstr-host: error: {exc} (use --force to replace it)", file=sys.stderr)
         return 2
-    except (KtstrError, CliError, OSError) as exc:
+    except (KtstrError, CliError, OptionError, OSError) as exc:
         print(f"ktstr-host: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from ..bulk import BulkDecoder
 from ..describe import describe_event, format_event
 from ..transcript_io import GZIP_MAGIC
 from .inputs import open_input, read_chunks
+from .numbers import MAX_CHUNK, int_in
 
 DEFAULT_CHUNK = 1 << 20
 
@@ -31,7 +32,7 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument(
         "--chunk-size",
-        type=int,
+        type=int_in("--chunk-size", 1, MAX_CHUNK),
         default=DEFAULT_CHUNK,
         metavar="N",
         help="feed the decoder N bytes at a time (default 1 MiB)",

@@ -14,6 +14,7 @@ from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import get_profile
 
 from ..fuzzing.targets import TARGETS, decode_plan
+from .numbers import MAX_CHUNK, int_in, seconds
 
 if TYPE_CHECKING:
     from ..fuzzing.differential import DiffReport
@@ -40,17 +41,30 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--target", default="bulk", choices=[*TARGETS, "all"])
     p.add_argument("--engine", default="mutate", choices=ENGINE_NAMES)
-    p.add_argument("--iterations", type=int, default=10_000, metavar="N")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
-    p.add_argument("--time", type=float, default=None, metavar="SECONDS", help="time limit")
+    p.add_argument(
+        "--iterations", type=int_in("--iterations", 0, 10**12), default=10_000, metavar="N"
+    )
+    p.add_argument("--seed", type=int_in("--seed", 0, 2**64 - 1), default=0, metavar="S")
+    p.add_argument(
+        "--time", type=seconds("--time"), default=None, metavar="SECONDS", help="time limit"
+    )
     p.add_argument("--corpus", metavar="DIR", help="seed inputs (default: built from fixtures/)")
     p.add_argument("--write-corpus", metavar="DIR", help="write the seed corpus and exit")
     p.add_argument("--artifacts", metavar="DIR", help="save each finding's input here")
     p.add_argument("--against", metavar="CMD", help="external decoder command ({profile})")
     p.add_argument("--profile", default="ktstr-0.15", help="profile for --against")
-    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, metavar="N")
-    p.add_argument("--timeout", type=float, default=30.0, help="per external run (s)")
-    p.add_argument("--shrink-budget", type=int, default=500, metavar="N")
+    p.add_argument(
+        "--chunk-size",
+        type=int_in("--chunk-size", 1, MAX_CHUNK),
+        default=DEFAULT_CHUNK,
+        metavar="N",
+    )
+    p.add_argument(
+        "--timeout", type=seconds("--timeout"), default=30.0, help="per external run (s)"
+    )
+    p.add_argument(
+        "--shrink-budget", type=int_in("--shrink-budget", 0, 10**9), default=500, metavar="N"
+    )
     p.set_defaults(run=run)
 
 

@@ -20,6 +20,7 @@ from ..output_files import STDOUT, check_output, create_streaming
 from ..recorder import Port, Recorder, import_captures, open_port
 from ..stop_signals import StopSignals
 from ..transcript_io import TranscriptWriter, save_transcript
+from .numbers import seconds
 from .terminal import Ticker
 
 CHANNELS = ("bulk", "com1", "com2", "hvc0", "stats")
@@ -42,7 +43,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--profile", default="ktstr-0.15", help=", ".join(profile_names()))
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument(
+        "--duration", type=seconds("--duration"), metavar="S", help="stop after S seconds"
+    )
     p.add_argument("--quiet", action="store_true", help="no live event lines, no progress")
     p.set_defaults(run=run_record)
 

@@ -11,6 +11,7 @@ from ktstr_proto.errors import UsageError
 from ..live import LiveDecoder
 from ..replay import Replayer
 from ..result_builder import build_run_result
+from .numbers import seconds
 
 
 def register(sub: Any) -> None:
@@ -20,7 +21,7 @@ def register(sub: Any) -> None:
     p.add_argument("transcript")
     p.add_argument(
         "--speed",
-        type=float,
+        type=seconds("--speed", hi=1e9),
         default=None,
         metavar="X",
         help="pace: 1 = real time, 2 = twice as fast (default: as fast as possible)",

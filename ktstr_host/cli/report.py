@@ -14,6 +14,7 @@ from ..export_common import OutputExistsError
 from ..export_html import write_html
 from ..recorder import import_captures
 from ..result_builder import build_run_result
+from ..run_input import CaptureFiles, TranscriptFile
 from ..transcript_io import read_transcript
 
 
@@ -51,16 +52,24 @@ def run(args: argparse.Namespace) -> int:
     if not args.transcript and not raw:
         raise UsageError("nothing to report: give a transcript or --bulk/--com1/--com2 files")
     profile = get_profile(args.profile) if args.profile else None
+    run_input: TranscriptFile | CaptureFiles
     if args.transcript:
-        transcript = read_transcript(args.transcript)
+        run_input = TranscriptFile(args.transcript)
     else:
-        transcript = import_captures(
+        run_input = CaptureFiles(
             profile.name if profile else "ktstr-0.15", raw, host_to_guest=("hvc0",)
         )
-    if not any(c.data for c in transcript.chunks):
+    if not run_input.has_data():
         raise UsageError("no data: every channel is empty, there is no run to report on")
-    result = build_run_result(transcript, profile)
+    result = build_run_result(run_input, profile)
     if args.html:
+        transcript = (
+            read_transcript(args.transcript)
+            if args.transcript
+            else import_captures(
+                profile.name if profile else "ktstr-0.15", raw, host_to_guest=("hvc0",)
+            )
+        )
         try:
             write_html(transcript, result, args.html, overwrite=args.force)
         except OutputExistsError as exc:

@@ -19,6 +19,7 @@ from ..stop_signals import StopSignals
 from ..transcript_io import save_transcript
 from ..vm import Kernel, VmError, find_kernel
 from ..vm_record import record_scenario
+from .numbers import seconds
 
 
 def register(sub: Any) -> None:
@@ -42,7 +43,7 @@ def register(sub: Any) -> None:
     r.add_argument("--force", action="store_true", help="replace an existing --out file")
     r.add_argument(
         "--request-dump-at",
-        type=float,
+        type=seconds("--request-dump-at", zero=True),
         metavar="S",
         help="send a 0xD1 dump request on hvc0 S seconds after start",
     )
@@ -52,7 +53,9 @@ def register(sub: Any) -> None:
         choices=["tcg", "kvm"],
         help="QEMU accelerator (default tcg; nested KVM hangs on some hosts)",
     )
-    r.add_argument("--timeout", type=float, metavar="S", help="kill the VM after S seconds")
+    r.add_argument(
+        "--timeout", type=seconds("--timeout"), metavar="S", help="kill the VM after S seconds"
+    )
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.add_argument("--quiet", action="store_true", help="no live event lines")
     r.set_defaults(run=run)

@@ -17,7 +17,7 @@ from ktstr_guest.bulk_writer import GuestBulkWriter
 from ktstr_guest.fuzz import sample_bulk_streams, sample_serial_streams, segments
 from ktstr_guest.fuzz.transcript import sample_transcript, transcript_lines
 from ktstr_proto.errors import KtstrError, UsageError
-from ktstr_proto.frame import HEADER_SIZE
+from ktstr_proto.frame import HEADER_SIZE, build_header
 from ktstr_proto.schemas import (
     AssertResult,
     DirectTarget,
@@ -47,10 +47,11 @@ from ktstr_proto.schemas import (
     encode_payload_metrics,
     encode_raw_payload_output,
 )
-from ktstr_proto.tags import tag_label
+from ktstr_proto.tags import MsgType, tag_label
 
 from ..transcript_io import read_transcript
 from .targets import (
+    BUILTIN_BULK_PROFILES,
     FIXED_TAGS,
     FUZZ_PROFILES,
     TARGETS,
@@ -189,6 +190,13 @@ def seed_inputs(target: str, fixtures: Path | None = None) -> list[bytes]:
         for stream in bulk_streams(fixtures).values():
             seeds += [encode_bulk_input(i, stream) for i in range(len(FUZZ_PROFILES))]
             seeds.append(bytes([0, 7]) + stream)  # small random feeds
+    elif target == "bulk-cap":
+        # 17 MiB per input: one plausible header waiting for a whole cap, then the
+        # first three fixture streams, spread over the built-in profiles.
+        hostile = build_header(MsgType.STDOUT, 16 << 20, 0)
+        seeds += [bytes([i, 0]) + hostile for i in range(len(BUILTIN_BULK_PROFILES))]
+        for k, stream in enumerate(list(bulk_streams(fixtures).values())[:3]):
+            seeds.append(bytes([k % len(BUILTIN_BULK_PROFILES), 0]) + stream[:4096])
     elif target == "serial":
         for stream in serial_streams(fixtures).values():
             seeds += [encode_serial_input(o, stream) for o in SERIAL_SEED_OPTIONS]

@@ -218,8 +218,18 @@ def _mutate_transcript(
     return bytes([options]) + out, [m]
 
 
+def _mutate_bulk_cap(
+    base: bytes, rng: random.Random, others: Sequence[bytes]
+) -> tuple[bytes, list[Mutation]]:
+    head = base[:2].ljust(2, b"\0")
+    mutant = mutate_bulk(base[2:], rng, cap=1 << 24)
+    size = 0 if rng.random() < 0.7 else rng.randrange(256)
+    return bytes([head[0], size]) + mutant.data[:4096], list(mutant.mutations)
+
+
 MUTATORS: dict[str, Mutator] = {
     "bulk": _mutate_bulk,
+    "bulk-cap": _mutate_bulk_cap,
     "serial": _mutate_serial,
     "payloads": _mutate_payload,
     "transcript": _mutate_transcript,

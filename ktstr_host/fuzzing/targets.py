@@ -11,6 +11,9 @@ Input layouts (first bytes, then the subject):
 * ``bulk``: ``[profile][plan][cuts...] stream``. ``profile`` indexes
   :data:`FUZZ_PROFILES` (modulo); ``plan`` says how the stream is cut into feeds
   (see :func:`decode_plan`).
+* ``bulk-cap``: ``[profile][size] pattern``: the real 16 MiB cap of the built-in
+  profiles, on ``pattern`` repeated to ``size`` (0: just past the cap), fed in 64 KiB
+  reads; no reference model (too slow at this size), a time budget per input instead.
 * ``serial``: ``[options][plan][cuts...] stream``; ``options`` picks the channel, the
   capture model, ``max_line`` and the panic latch.
 * ``payloads``: ``[decoder] payload``; ``decoder`` indexes :data:`PAYLOAD_DECODERS`.
@@ -25,6 +28,7 @@ import itertools
 import json
 import random
 import struct
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -305,6 +309,50 @@ def fuzz_bulk(data: bytes) -> None:
     check_bulk(profile, stream, reads, take_residual=flag)
 
 
+BIG_FEED = 64 * 1024
+BIG_BUDGET = 10.0
+"""CPU seconds a ``bulk-cap`` input may take (hostile 0.44 input of 17 MiB: about 1.5)."""
+
+
+def big_stream(pattern: bytes, size_code: int, cap: int) -> bytes:
+    """``pattern`` repeated to ``cap`` + 1 MiB bytes (``size_code`` 0) or to
+    ``2 ** (size_code % 25)`` bytes."""
+    size = cap + HEADER_SIZE + (1 << 20) if size_code == 0 else 1 << (size_code % 25)
+    if not pattern:
+        return b""
+    return (pattern * (size // len(pattern) + 1))[:size]
+
+
+def check_bulk_large(profile: Profile, stream: bytes, *, budget: float = BIG_BUDGET) -> None:
+    """The oracles that hold at any size: byte accounting, the memory bound, events that
+    tile the stream in order, and a CPU-time budget."""
+    start = time.process_time()
+    d = BulkDecoder(profile)
+    bound = memory_bound(profile)
+    pos = 0
+    for at in range(0, len(stream) + 1, BIG_FEED):
+        chunk = stream[at : at + BIG_FEED]
+        for e in d.feed(chunk) if chunk else d.close():
+            _check(e.offset == pos, f"event at {e.offset}, expected {pos}: gap or overlap")
+            pos += e.size
+        _check(d.stats.balanced, f"offset {at}: byte accounting broken: {d.stats}")
+        _check(d.pending <= bound + BIG_FEED, f"offset {at}: {d.pending} bytes pending")
+    for e in d.close():
+        _check(e.offset == pos, f"event at {e.offset}, expected {pos}: gap or overlap")
+        pos += e.size
+    _check(pos == len(stream), f"events cover {pos} of {len(stream)} bytes")
+    spent = time.process_time() - start
+    _check(spent <= budget, f"{len(stream)} bytes took {spent:.1f} s of CPU (budget {budget} s)")
+
+
+def fuzz_bulk_cap(data: bytes) -> None:
+    """Large-stream bulk target (layout in the module docstring)."""
+    if len(data) < 3:
+        return
+    profile = get_profile(BUILTIN_BULK_PROFILES[data[0] % len(BUILTIN_BULK_PROFILES)])
+    check_bulk_large(profile, big_stream(data[2:], data[1], profile.cap))
+
+
 # ---- serial ------------------------------------------------------------------------------
 
 SERIAL_MAX_LINES = (DEFAULT_MAX_LINE, 1, 16, 300)
@@ -553,6 +601,7 @@ def fuzz_transcript(data: bytes) -> None:
 FuzzFn = Callable[[bytes], None]
 TARGETS: dict[str, FuzzFn] = {
     "bulk": fuzz_bulk,
+    "bulk-cap": fuzz_bulk_cap,
     "serial": fuzz_serial,
     "payloads": fuzz_payloads,
     "transcript": fuzz_transcript,
