@@ -11,8 +11,9 @@ serialises to JSON (:meth:`RunResult.to_json`) and renders a human report
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -93,12 +94,19 @@ class LifecycleEvent:
 
 @dataclass(frozen=True, slots=True)
 class Blob:
-    """A binary artefact (wprof trace, profraw): kept whole, summarised in JSON."""
+    """A binary artefact (wprof trace, profraw): its size and SHA-256, and its bytes when
+    they are small enough to keep (``None`` otherwise; ``report --full`` writes them)."""
 
-    data: bytes
+    data: bytes | None
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Blob:
+        return cls(data, len(data), hashlib.sha256(data).hexdigest())
 
     def to_json(self) -> dict[str, Any]:
-        return {"size": len(self.data), "sha256": hashlib.sha256(self.data).hexdigest()}
+        return {"size": self.size, "sha256": self.sha256}
 
 
 @dataclass
@@ -120,6 +128,8 @@ class RunResult:
     vm_exit_recorded: bool = False
     has_sched_output: bool = False
     """A scheduler-log start marker appeared in the output or the scheduler log frames."""
+    omitted: dict[str, int] = field(default_factory=dict)
+    """Bytes each large text field left out between its head and tail."""
     exec_exit_code: int | None = None
     verdict: str | None = None
     test_result: AssertResult | dict[str, Any] | None = None
@@ -182,6 +192,26 @@ class RunResult:
         agg.count += 1
         agg.last_offset = offset
 
+    def merge(self, other: RunResult) -> None:
+        """Take ``other``'s fields that differ from their defaults (copies), its
+        anomalies (with their counts) and its citations."""
+        blank = RunResult(other.profile)
+        for f in fields(RunResult):
+            if f.name in ("profile", "anomalies", "provenance") or f.name.startswith("_"):
+                continue
+            value = getattr(other, f.name)
+            if value != getattr(blank, f.name):
+                setattr(self, f.name, copy.deepcopy(value))
+        for a in other.anomalies:
+            mine = replace(a)
+            self.anomalies.append(mine)
+            if other._aggregates.get((a.kind, a.channel)) is a:
+                self._aggregates[a.kind, a.channel] = mine
+        for key, n in other._anomaly_counts.items():
+            self._anomaly_counts[key] = self._anomaly_counts.get(key, 0) + n
+        for name, sources in other.provenance.items():
+            self.provenance.setdefault(name, []).extend(sources)
+
     @property
     def anomaly_count(self) -> int:
         """How many anomalies were recorded, aggregated ones included."""
@@ -242,6 +272,7 @@ class RunResult:
             "timed_out": self.timed_out,
             "wake_bytes": [f"0x{b:02x}" for b in self.wake_bytes],
             "bytes": {"bulk": self.bulk_bytes, "com1": self.com1_bytes, "com2": self.com2_bytes},
+            **({"omitted": dict(self.omitted)} if self.omitted else {}),
             "anomalies": [a.to_json() for a in self.anomalies],
             "provenance": {
                 name: [s.to_json() for s in sources]

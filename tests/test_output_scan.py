@@ -1,0 +1,72 @@
+"""The streaming scans agree with upstream's whole-text functions for any split."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ktstr_host.bounded_text import BoundedText, CaptureWindow
+from ktstr_host.extractors import extract_panic_message
+from ktstr_host.output_scan import FirstPanicLine, SchedOutputScan
+from ktstr_host.result_builder import parse_sched_output
+from ktstr_host.serial import capture_window
+from ktstr_proto.serial import decode_lossy
+
+PIECES = st.sampled_from(
+    [b"a", b"\n", b" ", b"PANIC:", b"PANIC: boom", b"x PANIC: no", b"\r\n", b"\xff",
+     b"===SCHED_OUTPUT_START===", b"===SCHED_OUTPUT_END===", b"===SCHED_", b"OUTPUT_END==="]
+)
+STREAM = st.lists(PIECES, max_size=40).map(b"".join)
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    edges = [0, *points, len(data)]
+    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+
+
+@given(STREAM, st.lists(st.integers(0, 1000), max_size=8))
+def test_sched_output_scan_equals_parse_sched_output(data: bytes, cuts: list[int]) -> None:
+    scan = SchedOutputScan()
+    for part in split(data, cuts):
+        scan.feed(part)
+    assert scan.result() == parse_sched_output(decode_lossy(data))
+
+
+@given(STREAM, STREAM, st.lists(st.integers(0, 1000), max_size=8))
+def test_first_panic_line_equals_extract_panic_message(
+    data: bytes, rest: bytes, cuts: list[int]
+) -> None:
+    scan = FirstPanicLine()
+    for i, part in enumerate(split(data, cuts)):
+        scan.feed(i, part)
+    found = scan.finish_with(decode_lossy(rest))
+    expected = extract_panic_message(decode_lossy(data) + decode_lossy(rest))
+    assert (found[0] if found else None) == expected
+
+
+def test_first_panic_line_names_the_part_its_line_starts_in() -> None:
+    scan = FirstPanicLine()
+    scan.feed(100, b"ok\nPAN")
+    scan.feed(200, b"IC: late\n")
+    assert scan.found == ("late", 100)
+
+
+@given(st.lists(st.binary(max_size=300), max_size=20))
+def test_capture_window_equals_the_whole_stream_function(parts: list[bytes]) -> None:
+    window = CaptureWindow(cap=64, trim=40)
+    for part in parts:
+        window.append(part)
+    start, data = capture_window(b"".join(parts), capture_limit=64, capture_trim=40)
+    assert (window.start, window.data) == (start, data)
+
+
+@given(st.lists(st.binary(max_size=50), max_size=30))
+def test_bounded_text_keeps_head_and_tail_and_counts_the_rest(parts: list[bytes]) -> None:
+    text = BoundedText(head=16, tail=16)
+    for part in parts:
+        text.append(part)
+    whole = b"".join(parts)
+    head, left_out, tail = text.parts()
+    assert head + tail == (whole[:16] + whole[16:][-16:] if len(whole) > 32 else whole)
+    assert len(head) + left_out + len(tail) == len(whole) == text.total
