@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,8 +15,20 @@ from ktstr_host.serial import capture_window
 from ktstr_proto.serial import decode_lossy
 
 PIECES = st.sampled_from(
-    [b"a", b"\n", b" ", b"PANIC:", b"PANIC: boom", b"x PANIC: no", b"\r\n", b"\xff",
-     b"===SCHED_OUTPUT_START===", b"===SCHED_OUTPUT_END===", b"===SCHED_", b"OUTPUT_END==="]
+    [
+        b"a",
+        b"\n",
+        b" ",
+        b"PANIC:",
+        b"PANIC: boom",
+        b"x PANIC: no",
+        b"\r\n",
+        b"\xff",
+        b"===SCHED_OUTPUT_START===",
+        b"===SCHED_OUTPUT_END===",
+        b"===SCHED_",
+        b"OUTPUT_END===",
+    ]
 )
 STREAM = st.lists(PIECES, max_size=40).map(b"".join)
 
@@ -22,7 +36,7 @@ STREAM = st.lists(PIECES, max_size=40).map(b"".join)
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
     edges = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(edges)]
 
 
 @given(STREAM, st.lists(st.integers(0, 1000), max_size=8))
