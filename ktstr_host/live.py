@@ -1,8 +1,9 @@
 """Decode a run's channels as bytes arrive, for live display.
 
-:class:`LiveDecoder` routes each transcript chunk to the decoder of its channel (bulk
-frames, serial lines) and returns one printable line per event. Used by
-``ktstr-host record``, ``replay`` and ``vm run``.
+:class:`LiveDecoder` feeds each transcript chunk to a
+:class:`~ktstr_host.session.RunSession` (the one routing of channels to decoders) and
+returns one printable line per event. Used by ``ktstr-host record``, ``replay`` and
+``vm run``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import re
 
 from ktstr_proto.profiles import Profile, get_profile
-from ktstr_proto.transcript import Chunk
+from ktstr_proto.transcript import Chunk, Mark
 
-from .bulk import BulkDecoder
 from .describe import format_event
+from .events import Dropped, Frame
 from .serial import (
     CaptureTruncated,
     DumpEnd,
@@ -23,9 +24,9 @@ from .serial import (
     KernelPanic,
     Line,
     PanicHead,
-    SerialDecoder,
     SerialEvent,
 )
+from .session import RawData, RunSession, SessionEvent
 
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
@@ -58,40 +59,37 @@ def _serial_line(channel: str, event: SerialEvent) -> str | None:
 
 
 class LiveDecoder:
-    """Per-channel decoders; ``feed(chunk)`` returns display lines."""
+    """A :class:`~ktstr_host.session.RunSession` whose events come out as display lines:
+    ``feed(chunk)`` returns one line per event; :attr:`session` has the run's result."""
 
     def __init__(self, profile: str | Profile | None = None, *, lines: bool = True) -> None:
         self.profile = get_profile(profile)
         self.show_lines = lines
-        self.bulk = BulkDecoder(self.profile) if self.profile.transport == "bulk" else None
-        self.serial = {"com1": SerialDecoder("com1"), "com2": SerialDecoder("com2")}
+        self.session = RunSession(self.profile, lines=lines)
 
     def feed(self, chunk: Chunk) -> list[str]:
-        out: list[str] = []
-        if chunk.direction == "h2g":
-            return [f"{chunk.channel:<5} host->guest {chunk.data[:32].hex(' ')}"]
-        if chunk.channel == "bulk" and self.bulk is not None:
-            out += ["bulk  " + format_event(e, self.profile) for e in self.bulk.feed(chunk.data)]
-        elif chunk.channel in self.serial:
-            for event in self.serial[chunk.channel].feed(chunk.data):
-                if isinstance(event, Line) and not self.show_lines:
-                    continue
-                line = _serial_line(chunk.channel, event)
-                if line is not None:
-                    out.append(line)
-        else:
-            out.append(f"{chunk.channel:<5} guest->host {len(chunk.data)} bytes")
-        return out
+        events = self.session.feed(chunk.channel, chunk.data, chunk.t, chunk.direction)
+        return self._lines(events)
+
+    def mark(self, mark: Mark) -> None:
+        self.session.mark(mark)
 
     def close(self) -> list[str]:
+        return self._lines(self.session.close())
+
+    def _lines(self, events: list[SessionEvent]) -> list[str]:
         out: list[str] = []
-        if self.bulk is not None:
-            out += ["bulk  " + format_event(e, self.profile) for e in self.bulk.close()]
-        for ch, dec in self.serial.items():
-            for event in dec.close():
-                if isinstance(event, Line) and not self.show_lines:
-                    continue
-                line = _serial_line(ch, event)
+        for ev in events:
+            e = ev.event
+            if isinstance(e, RawData):
+                if ev.direction == "h2g":
+                    out.append(f"{ev.channel:<5} host->guest {e.data[:32].hex(' ')}")
+                else:
+                    out.append(f"{ev.channel:<5} guest->host {len(e.data)} bytes")
+            elif isinstance(e, Frame | Dropped):
+                out.append("bulk  " + format_event(e, self.profile))
+            elif not (isinstance(e, Line) and not self.show_lines):
+                line = _serial_line(ev.channel, e)
                 if line is not None:
                     out.append(line)
         return out

@@ -41,6 +41,8 @@ from .pytest_marker import (
     write_recording,
 )
 from .replay import Replayer
+from .result import RunResult
+from .result_builder import build_run_result
 from .urlhandler.protocol_ktstrreplay import register_session, release
 
 _session_ids = itertools.count(1)
@@ -193,6 +195,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         if not report.complete:
             _fail(f"ReplayIncomplete: {report.describe()}")
     return result
+
+
+@pytest.fixture
+def ktstr_run_result(ktstr_replay: Replayer) -> RunResult:
+    """The run result of the test's transcript (what ``ktstr-host report`` says of it),
+    built by a :class:`~ktstr_host.session.RunSession`: compare the host under test's
+    verdict with upstream's."""
+    return build_run_result(ktstr_replay.transcript)
 
 
 @pytest.fixture

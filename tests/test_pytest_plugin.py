@@ -464,3 +464,21 @@ def test_host(ktstr_replay):
     exit_mark = written.mark("vm-exit")
     assert exit_mark is not None and exit_mark.data["timed_out"] is False
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_run_result_fixture_gives_upstreams_verdict(pytester: pytest.Pytester) -> None:
+    """``ktstr_run_result``: the transcript's result, as ``ktstr-host report`` gives it
+    (guest-panic: no result, the COM2 crash line decides)."""
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.mark.ktstr_transcript(record="synthetic:guest-panic", complete=False)
+def test_host(ktstr_run_result):
+    assert ktstr_run_result.status.value == "fail"
+    assert ktstr_run_result.reasons == [
+        "guest crashed:\\npanicked at src/scenario/ops/mod.rs:812:14:"
+    ]
+"""
+    )
+    pytester.runpytest("--ktstr-record-mode=once").assert_outcomes(passed=1)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from ktstr_proto.errors import UsageError
+from ktstr_proto.transcript import Mark
 
 from ..live import LiveDecoder
-from ..replay import Replayer
-from ..result_builder import build_run_result
+from ..transcript_io import TranscriptReader, truncation_note
 from .numbers import seconds
 
 
@@ -31,25 +32,34 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Stream the transcript line by line (plain or ``.gz``), paced by its times, through
+    a live :class:`~ktstr_host.session.RunSession`; the recorded host writes play too."""
     if args.speed is not None and not args.speed > 0:
         raise UsageError("--speed must be positive")
-    replayer = Replayer(args.transcript, speed=args.speed)
-    live = LiveDecoder(replayer.header.profile, lines=not args.no_lines)
     out = sys.stdout
-    for chunk in replayer.stream(auto_reply=True):
-        for line in live.feed(chunk):
-            out.write(f"{chunk.t:>10.6f}  {line}\n")
-        out.flush()
+    with TranscriptReader(args.transcript) as reader:
+        live = LiveDecoder(reader.header.profile, lines=not args.no_lines)
+        start = time.monotonic()
+        for event in reader:
+            if isinstance(event, Mark):
+                live.mark(event)
+                continue
+            if args.speed is not None:
+                delay = event.t / args.speed - (time.monotonic() - start)
+                if delay > 0:
+                    time.sleep(delay)  # pacing the display, not synchronisation
+            for line in live.feed(event):
+                out.write(f"{event.t:>10.6f}  {line}\n")
+            out.flush()
+        if reader.truncated is not None:
+            live.session.transcript_truncated(truncation_note(reader.truncated))
     for line in live.close():
         out.write(f"{'end':>10}  {line}\n")
-    result = build_run_result(replayer.transcript)
+    result = live.session.result()
+    reasons = "; ".join(r.replace("\n", " ") for r in result.reasons)
     out.write(
         f"-- replay complete; run {result.status.value.upper()}"
-        + (
-            f": {'; '.join(r.replace(chr(10), ' ') for r in result.reasons)}"
-            if result.reasons
-            else ""
-        )
+        + (f": {reasons}" if reasons else "")
         + "\n"
     )
     return result.status.exit_status

@@ -8,14 +8,15 @@ import sys
 from typing import Any
 
 from ktstr_proto.errors import UsageError
-from ktstr_proto.profiles import get_profile, profile_names
+from ktstr_proto.profiles import Profile, get_profile, profile_names
+from ktstr_proto.transcript import Chunk, Direction
 
 from ..export_common import OutputExistsError
 from ..export_html import write_html
 from ..recorder import import_captures
-from ..result_builder import build_run_result
-from ..run_input import CaptureFiles, TranscriptFile
-from ..transcript_io import read_transcript
+from ..run_input import CaptureFiles
+from ..session import RunSession
+from ..transcript_io import TranscriptReader, read_transcript, truncation_note
 
 
 def register(sub: Any) -> None:
@@ -41,7 +42,16 @@ def register(sub: Any) -> None:
         metavar="OUT.html",
         help="also write a self-contained HTML page with the run on a timeline",
     )
-    p.add_argument("--force", action="store_true", help="replace an existing --html file")
+    p.add_argument(
+        "--full",
+        metavar="DIR",
+        help="also write each large field whole to its own file in DIR (stdout.txt, "
+        "stderr.txt, sched_log.txt, dmesg.txt, probe_output.txt, sched_ext_dump.txt, "
+        "wprof.bin, profraw-OFFSET.bin); the report keeps a bounded head and tail",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace an existing --html file or --full files"
+    )
     p.set_defaults(run=run)
 
 
@@ -52,16 +62,21 @@ def run(args: argparse.Namespace) -> int:
     if not args.transcript and not raw:
         raise UsageError("nothing to report: give a transcript or --bulk/--com1/--com2 files")
     profile = get_profile(args.profile) if args.profile else None
-    run_input: TranscriptFile | CaptureFiles
     if args.transcript:
-        run_input = TranscriptFile(args.transcript)
+        session = _from_transcript(args.transcript, profile, args)
     else:
-        run_input = CaptureFiles(
+        captures = CaptureFiles(
             profile.name if profile else "ktstr-0.15", raw, host_to_guest=("hvc0",)
         )
-    if not run_input.has_data():
+        session = _session(captures.header.profile, args)
+        for channel in raw:
+            direction: Direction = "h2g" if channel == "hvc0" else "g2h"
+            for block in captures.iter_chunks(channel, direction):
+                session.feed(channel, block, None, direction)
+    if not session.bytes_fed:
         raise UsageError("no data: every channel is empty, there is no run to report on")
-    result = build_run_result(run_input, profile)
+    session.close()
+    result = session.result()
     if args.html:
         transcript = (
             read_transcript(args.transcript)
@@ -79,3 +94,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(result.render())
     return result.status.exit_status
+
+
+def _session(profile: str | Profile, args: argparse.Namespace) -> RunSession:
+    return RunSession(profile, full_dir=args.full, force=args.force)
+
+
+def _from_transcript(path: str, profile: Profile | None, args: argparse.Namespace) -> RunSession:
+    """A transcript streamed line by line into a session (plain or ``.gz``)."""
+    with TranscriptReader(path) as reader:
+        session = _session(profile if profile is not None else reader.header.profile, args)
+        for event in reader:
+            if isinstance(event, Chunk):
+                session.feed(event.channel, event.data, event.t, event.direction)
+            else:
+                session.mark(event)
+        if reader.truncated is not None:
+            session.transcript_truncated(truncation_note(reader.truncated))
+    return session

@@ -17,7 +17,8 @@ Input layouts (first bytes, then the subject):
 * ``serial``: ``[options][plan][cuts...] stream``; ``options`` picks the channel, the
   capture model, ``max_line`` and the panic latch.
 * ``payloads``: ``[decoder] payload``; ``decoder`` indexes :data:`PAYLOAD_DECODERS`.
-* ``transcript``: ``[options] file``; option bit 0 selects a small ``max_line``.
+* ``transcript``: ``[options] file``; option bit 0 selects a small ``max_line``; a
+  transcript that reads is also played into a RunSession (its result must build).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ from ..serial import (
     SerialDecoder,
     SerialEvent,
 )
+from ..session import RunSession
 from ..transcript_io import TranscriptReader, write_transcript
 from .reference import ReferenceAssembler, reference_parse
 
@@ -586,7 +588,31 @@ def check_transcript(data: bytes, *, max_line: int | None = None) -> Transcript 
     with TranscriptReader(io.BufferedReader(io.BytesIO(buf.getvalue()))) as reader:
         again = Transcript(reader.header, list(reader))
     _check(_lines(again) == _lines(t), "transcript changed across write and read")
+    check_session(t)
     return t
+
+
+def check_session(t: Transcript) -> None:
+    """Play a transcript into a :class:`~ktstr_host.session.RunSession`: feeding, the
+    result at any moment and the final result must not raise (a profile the header
+    names but nobody registered is the one :class:`UsageError` allowed), every byte fed
+    must be counted, and the result must be plain JSON."""
+    try:
+        session = RunSession(t.header.profile)
+    except UsageError:
+        return
+    fed = 0
+    for i, event in enumerate(t.events):
+        if isinstance(event, Chunk):
+            session.feed(event.channel, event.data, event.t, event.direction)
+            fed += len(event.data)
+        else:
+            session.mark(event)
+        if i % 16 == 0:
+            session.result()
+    session.close()
+    _check(session.bytes_fed == fed, "the session lost count of the bytes fed")
+    json.dumps(session.result().to_json(), allow_nan=False)
 
 
 def fuzz_transcript(data: bytes) -> None:
