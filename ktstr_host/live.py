@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
+from ktstr_proto.channels import BULK
 from ktstr_proto.profiles import Profile, get_profile
+from ktstr_proto.serial import CHANNELS as SERIAL_CHANNELS
 from ktstr_proto.transcript import Chunk
 
 from .bulk import BulkDecoder
@@ -64,13 +66,13 @@ class LiveDecoder:
         self.profile = get_profile(profile)
         self.show_lines = lines
         self.bulk = BulkDecoder(self.profile) if self.profile.transport == "bulk" else None
-        self.serial = {"com1": SerialDecoder("com1"), "com2": SerialDecoder("com2")}
+        self.serial = {ch: SerialDecoder(ch) for ch in SERIAL_CHANNELS}
 
     def feed(self, chunk: Chunk) -> list[str]:
         out: list[str] = []
         if chunk.direction == "h2g":
             return [f"{chunk.channel:<5} host->guest {chunk.data[:32].hex(' ')}"]
-        if chunk.channel == "bulk" and self.bulk is not None:
+        if chunk.channel == BULK and self.bulk is not None:
             out += ["bulk  " + format_event(e, self.profile) for e in self.bulk.feed(chunk.data)]
         elif chunk.channel in self.serial:
             for event in self.serial[chunk.channel].feed(chunk.data):

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from ktstr_proto.channels import WAKE_CHANNEL
 from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import get_profile, profile_names
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         transcript = read_transcript(args.transcript)
     else:
         transcript = import_captures(
-            profile.name if profile else "ktstr-0.15", raw, host_to_guest=("hvc0",)
+            profile.name if profile else "ktstr-0.15", raw, host_to_guest=(WAKE_CHANNEL,)
         )
     if not any(c.data for c in transcript.chunks):
         raise UsageError("no data: every channel is empty, there is no run to report on")
