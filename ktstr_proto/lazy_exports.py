@@ -12,23 +12,27 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
-Exports = Mapping[str, tuple[str, ...]]
-"""Module (``".bulk"`` or absolute) -> the names the package takes from it."""
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    Exports = Mapping[str, tuple[str, ...]]
+    """Module (``".bulk"`` or absolute) -> the names the package takes from it."""
 
 
-def stub_exports(stub: Path) -> dict[str, tuple[str, ...]]:
+def stub_exports(stub: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
     """The ``from MODULE import NAME`` lines of a stub; ``__all__`` must list exactly them."""
-    tree = ast.parse(stub.read_text(encoding="utf-8"), str(stub))
+    with open(stub, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), os.fspath(stub))
     exports: dict[str, tuple[str, ...]] = {}
     listed: list[str] | None = None
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module != "__future__":
-            module = "." * node.level + (node.module or "")
+            if node.level > 1 or not node.module:
+                raise ValueError(f"{stub}: import from a submodule (.name) or another package")
+            module = "." * node.level + node.module
             names = tuple(alias.asname or alias.name for alias in node.names)
             if any(a.asname not in (None, a.name) for a in node.names):
                 raise ValueError(f"{stub}: a front door name must keep its module's name")
@@ -56,7 +60,7 @@ def attach(
         module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        target = importlib.util.resolve_name(module, package)
+        target = package + module if module.startswith(".") else module
         try:
             value = getattr(importlib.import_module(target), name)
         except ModuleNotFoundError as exc:
@@ -76,5 +80,5 @@ def attach_stub(
     namespace: dict[str, Any], extra: Exports | None = None
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
     """:func:`attach` with the exports of the package's ``__init__.pyi`` (plus ``extra``)."""
-    stub = Path(namespace["__file__"]).with_suffix(".pyi")
+    stub = os.path.splitext(namespace["__file__"])[0] + ".pyi"
     return attach(namespace["__name__"], namespace, {**stub_exports(stub), **(extra or {})})

@@ -9,13 +9,14 @@ sans-IO decoder (``ktstr_host.bulk``) does not load pyserial.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import sys
-import threading
-from collections.abc import Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
 
 PACKAGE = __name__
 SERIAL = "serial"
@@ -28,13 +29,13 @@ def register(serial_module: ModuleType) -> None:
         packages.append(PACKAGE)
 
 
-class _RegisteringLoader(importlib.abc.Loader):
-    """Runs pyserial's own loader, then registers; restores that loader on the module."""
+class _RegisteringLoader:
+    """Runs pyserial's own loader, then registers; puts that loader back on the module."""
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+    def __init__(self, loader: Loader) -> None:
         self.loader = loader
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         return self.loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
@@ -45,43 +46,34 @@ class _RegisteringLoader(importlib.abc.Loader):
         register(module)
 
 
-class _SerialImportHook(importlib.abc.MetaPathFinder):
-    """Removes itself at pyserial's import and wraps its loader in a registering one."""
+class _SerialImportHook:
+    """A ``sys.meta_path`` finder that leaves at pyserial's import and wraps its loader."""
 
     def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != SERIAL or not _remove_hook(self):
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname != SERIAL:
             return None
-        spec = importlib.util.find_spec(SERIAL)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _RegisteringLoader(spec.loader)
-        return spec
-
-
-_lock = threading.Lock()
-
-
-def _remove_hook(hook: _SerialImportHook) -> bool:
-    with _lock:
-        if hook in sys.meta_path:
-            sys.meta_path.remove(hook)
-            return True
-        return False
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:  # another thread's import of pyserial got here first
+            return None
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(fullname, path, target) if find_spec is not None else None
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _RegisteringLoader(spec.loader)
+                return spec  # type: ignore[no-any-return]
+        return None
 
 
 def register_on_import() -> None:
     """Register now if pyserial is imported, else as soon as it is."""
-    module = sys.modules.get(SERIAL)
-    if module is not None:
-        register(module)
-        return
-    with _lock:
-        if not any(isinstance(f, _SerialImportHook) for f in sys.meta_path):
-            sys.meta_path.insert(0, _SerialImportHook())
-    module = sys.modules.get(SERIAL)  # imported by another thread meanwhile
+    if SERIAL not in sys.modules and not any(
+        isinstance(f, _SerialImportHook) for f in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _SerialImportHook())
+    module = sys.modules.get(SERIAL)  # imported before, or by another thread meanwhile
     if module is not None:
         register(module)
