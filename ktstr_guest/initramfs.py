@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeAlias
 
+from ktstr_proto.channels import BULK, BY_NAME, CHANNELS, HVC0, ChannelName
 from ktstr_proto.errors import KtstrError, UsageError
 
 from .cpio import CpioWriter
 
-Channel: TypeAlias = Literal["bulk", "com1", "com2", "stats", "hvc0"]
+Channel: TypeAlias = ChannelName
 PowerMethod: TypeAlias = Literal["poweroff", "reboot"]
 
 FATAL_MARKER = b"ktstr-guest-init: FATAL: "
@@ -38,9 +39,12 @@ FATAL_MARKER = b"ktstr-guest-init: FATAL: "
 VIRTIO_MODULES = ("virtio_pci", "virtio_console")
 """Drivers the guest needs; their dependencies are added from ``modules.dep``."""
 
-PORT_NAMES: dict[str, str] = {"bulk": "ktstr-bulk", "stats": "ktstr-stats"}
-SERIAL_DEVICES: dict[str, str] = {"com1": "/dev/ttyS0", "com2": "/dev/ttyS1", "hvc0": "/dev/hvc0"}
-CONSOLE_PORT_NAME = "ktstr-console"
+PORT_NAMES: dict[str, str] = {c.name: c.port_name for c in CHANNELS if c.found_by_name}
+"""Channels /init opens through their virtio port name (it waits for the port to appear)."""
+SERIAL_DEVICES: dict[str, str] = {c.name: c.device for c in CHANNELS if not c.found_by_name}
+"""Channels /init writes to a fixed device node."""
+CONSOLE_PORT_NAME = BY_NAME[HVC0].port_name
+CONSOLE_DEVICE = BY_NAME[HVC0].device
 DEFAULT_PORT_TIMEOUT_S = 30.0
 _APPLETS = (
     *("cat", "dd", "echo", "insmod", "ls", "mkdir", "mount", "od", "poweroff", "printf"),
@@ -82,7 +86,7 @@ class Write:
     data: bytes
 
     def __post_init__(self) -> None:
-        if self.channel not in ("bulk", "com1", "com2", "stats", "hvc0"):
+        if self.channel not in BY_NAME:
             raise UsageError(f"unknown channel {self.channel!r}")
         if not isinstance(self.data, bytes):
             raise UsageError("Write.data must be bytes")
@@ -198,7 +202,7 @@ class GuestScript:
         """The channels some step writes to."""
         used: set[str] = {s.channel for s in self.walk() if isinstance(s, Write)}
         if any(isinstance(s, DieMidFrame) for s in self.walk()):
-            used.add("bulk")
+            used.add(BULK)
         return used
 
     def uses_wake(self) -> bool:
@@ -474,7 +478,7 @@ class _InitWriter:
             elif isinstance(step, Hang):
                 lines.append(f"{indent}while :; do sleep 1000; done")
             else:
-                lines += self._write("bulk", step.frame[: step.keep], indent)
+                lines += self._write(BULK, step.frame[: step.keep], indent)
                 lines.append(f"{indent}{step.method} -f")
         return lines
 
@@ -503,7 +507,7 @@ def render_init(
         )
     if script.uses_wake():
         lines += [
-            f"wait_port {CONSOLE_PORT_NAME} >/dev/null && wait_file /dev/hvc0 || "
+            f"wait_port {CONSOLE_PORT_NAME} >/dev/null && wait_file {CONSOLE_DEVICE} || "
             f'fatal "hvc0 ({CONSOLE_PORT_NAME}) did not appear"',
             "mkdir -p /run/ktstr-wake",
             "setsid sh /ktstr/wake-reader.sh &",

@@ -18,6 +18,7 @@ import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ktstr_proto.channels import BULK, CHANNELS, WAKE_CHANNEL
 from ktstr_proto.errors import UsageError
 from ktstr_proto.payloads import KernAddrs, LifecyclePhase, SnapshotKind, SnapshotStatus, Stimulus
 from ktstr_proto.profiles import get_profile
@@ -78,7 +79,7 @@ class HostAction:
 
     at_s: float
     data: bytes
-    channel: str = "hvc0"
+    channel: str = WAKE_CHANNEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,7 @@ class Scenario:
 
 
 def _bulk(data: bytes) -> Write:
-    return Write("bulk", data)
+    return Write(BULK, data)
 
 
 def _serial(writes: Sequence[console.ConsoleWrite]) -> list[Step]:
@@ -526,7 +527,7 @@ def snapshot_rpc(profile: str = "ktstr-0.15") -> Scenario:
         profile,
         GuestScript(tuple(steps)),
         Expected("pass", verdict="Pass", exit_code=0),
-        host=(HostAction(0.0, reply, channel="bulk"),),
+        host=(HostAction(0.0, reply, channel=BULK),),
         vm=False,
     )
 
@@ -742,12 +743,15 @@ def get_scenario(name: str) -> Scenario:
 # ---- synthetic transcript ------------------------------------------------------------
 
 
+_UARTS = frozenset(c.name for c in CHANNELS if c.uart is not None)
+
+
 def _wire(channel: str, data: bytes) -> bytes:
-    return console.onlcr(data) if channel in ("com1", "com2") else data
+    return console.onlcr(data) if channel in _UARTS else data
 
 
 def _duration(channel: str, n: int) -> float:
-    if channel in ("com1", "com2"):
+    if channel in _UARTS:
         return n / SERIAL_BYTES_PER_S
     return 0.0002 + n / 500e6
 
@@ -766,20 +770,20 @@ class _Sim:
         self.seq += 1
 
     def write(self, t: float, channel: str, data: bytes) -> float:
-        if channel == "bulk" and data[:4] == MsgType.SNAPSHOT_REQUEST.wire:
-            reply = next((a for a in self.replies if a.channel == "bulk"), None)
+        if channel == BULK and data[:4] == MsgType.SNAPSHOT_REQUEST.wire:
+            reply = next((a for a in self.replies if a.channel == BULK), None)
             if reply is not None:
                 self.replies.remove(reply)
                 end = self.write(t, channel, data) + 0.0005
                 self.host_send(reply, end)
                 return end + 0.0005
         wire = _wire(channel, data)
-        step = 256 * 1024 if channel == "bulk" else 4096
+        step = 256 * 1024 if channel == BULK else 4096
         for i in range(0, len(wire), step):
             part = wire[i : i + step]
             t += _duration(channel, len(part))
             self.emit(Chunk(round(t, 6), channel, "g2h", part))
-        if channel == "bulk":
+        if channel == BULK:
             killed = next(
                 (why for tag, why in HOST_KILL_TAGS.items() if data[:4] == tag.wire), None
             )
@@ -792,7 +796,7 @@ class _Sim:
 
     def take_wake(self, byte: int) -> HostAction | None:
         for action in self.pending_host:
-            if action.channel == "hvc0" and byte in action.data:
+            if action.channel == WAKE_CHANNEL and byte in action.data:
                 self.pending_host.remove(action)
                 return action
         return None
@@ -824,7 +828,7 @@ class _Sim:
                 self.run(step.steps, at + 0.01)
             return t
         if isinstance(step, DieMidFrame):
-            t = self.write(t, "bulk", step.frame[: step.keep])
+            t = self.write(t, BULK, step.frame[: step.keep])
             self.end(t + 0.05, 0, False)
             return t
         if isinstance(step, Hang):
@@ -851,8 +855,8 @@ def synthetic_transcript(scenario: Scenario) -> Transcript:
     )
     sim = _Sim(
         scenario,
-        pending_host=[a for a in scenario.host if a.channel == "hvc0"],
-        replies=[a for a in scenario.host if a.channel == "bulk"],  # answer requests
+        pending_host=[a for a in scenario.host if a.channel == WAKE_CHANNEL],
+        replies=[a for a in scenario.host if a.channel == BULK],  # answer requests
     )
     t = sim.run(scenario.script.steps, BOOT_S)
     sim.end(t + 0.05, 0, False)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias
 
+from ktstr_proto.channels import BULK
 from ktstr_proto.errors import UsageError
 from ktstr_proto.frame import build_frame
 from ktstr_proto.payloads import LifecyclePhase, Stimulus
@@ -50,6 +51,8 @@ from .bulk_writer import (
 )
 from .cpio import CpioWriter
 from .initramfs import (
+    CONSOLE_DEVICE,
+    CONSOLE_PORT_NAME,
     PORT_NAMES,
     WAKE_READER,
     BusyboxError,
@@ -243,8 +246,9 @@ def render_scx_init(run: ScxRun) -> str:
         "# no ACPI in this kernel: power off is a reset, which QEMU's -no-reboot ends on",
         "poweroff() { reboot -f; }",
         "mount -t tracefs tracefs /sys/kernel/tracing || fatal 'cannot mount tracefs'",
-        f'BULK="$(wait_port {PORT_NAMES["bulk"]})" || fatal "no bulk port"',
-        "wait_port ktstr-console >/dev/null && wait_file /dev/hvc0 || fatal 'no hvc0'",
+        f'BULK="$(wait_port {PORT_NAMES[BULK]})" || fatal "no bulk port"',
+        f"wait_port {CONSOLE_PORT_NAME} >/dev/null && wait_file {CONSOLE_DEVICE} || "
+        "fatal 'no hvc0'",
         "mkdir -p /run/ktstr-wake",
         "setsid sh /ktstr/wake-reader.sh &",
         "wait_file /run/ktstr-wake/ready || fatal 'hvc0 wake reader did not start'",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ktstr_proto.channels import BULK, WAKE_CHANNEL
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.serial import (
     KERNEL_PANIC_MARKERS,
@@ -40,7 +41,6 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "timeline.html"
 DATA_SLOT = "/*@@KTSTR_DATA@@*/null"
 MAX_DETAIL = 240  # characters of decoded content kept per mark
 HOST_LANE = "host"
-_BULK = "bulk"
 _SERIAL_KINDS = ("panic", "kernel-panic", "dump")
 
 
@@ -123,19 +123,21 @@ def timeline_data(transcript: Transcript, result: RunResult) -> dict[str, Any]:
     for chunk in transcript.chunks:
         key = f"{chunk.channel}.{chunk.direction}"
         clock.add(key, chunk.t, len(chunk.data))
-        if chunk.channel == _BULK:
+        if chunk.channel == BULK:
             dec = decoders.get(key)
             if dec is None:
                 dec = decoders[key] = BulkDecoder(prof)
             for event in dec.feed(chunk.data):
                 _bulk_mark(
-                    lane(_BULK), labels, prof, chunk.t, direction=chunk.direction, event=event
+                    lane(BULK), labels, prof, chunk.t, direction=chunk.direction, event=event
                 )
-        elif chunk.channel == "hvc0" and chunk.direction == "h2g":
+        elif chunk.channel == WAKE_CHANNEL and chunk.direction == "h2g":
             for i, b in enumerate(chunk.data):
                 name = WakeByte(b).name if b in WakeByte._value2member_map_ else f"0x{b:02x}"
                 at = clock.size[key] - len(chunk.data) + i
-                lane(chunk.channel).add(chunk.t, labels(f"wake {name}"), at, f"hvc0 h2g 0x{b:02x}")
+                lane(chunk.channel).add(
+                    chunk.t, labels(f"wake {name}"), at, f"{WAKE_CHANNEL} h2g 0x{b:02x}"
+                )
         elif transcript.header.channels[chunk.channel].kind == "text":
             start = clock.size[key] - len(chunk.data) - len(pending.get(key, b""))
             pending[key] = _lines(
@@ -153,7 +155,7 @@ def timeline_data(transcript: Transcript, result: RunResult) -> dict[str, Any]:
     for key, dec in decoders.items():
         for event in dec.close():
             t_end = clock.end(key) or 0.0
-            _bulk_mark(lane(_BULK), labels, prof, t_end, direction=key[-3:], event=event)
+            _bulk_mark(lane(BULK), labels, prof, t_end, direction=key[-3:], event=event)
     for mark in transcript.marks:
         marks.append({"t": mark.t, "label": mark.name, "detail": json.dumps(mark.data)})
     lane(HOST_LANE)
@@ -227,7 +229,7 @@ def _spans(
 
     # lifecycle phases: from each phase to the next one (or the end of the run)
     chan = next(iter(result.provenance.get("lifecycle", [])), None)
-    where = chan.channel if chan else _BULK
+    where = chan.channel if chan else BULK
     times = [(clock.at(f"{where}.g2h", e.offset), e) for e in result.lifecycle]
     known = [(t, e) for t, e in times if t is not None]
     for i, (t, e) in enumerate(known):
@@ -235,7 +237,7 @@ def _spans(
         label = e.phase + (f" ({e.reason})" if e.reason else "")
         span(where, "phase", t, end, label=label, prov=f"{where} @ {e.offset}")
     # scenario and its steps, from the frames as the host received them
-    bulk = lanes.get(_BULK)
+    bulk = lanes.get(BULK)
     if bulk is not None:
         _scenario_spans(bulk, labels, duration, span)
     # the sched_ext dump and the panic
@@ -284,25 +286,25 @@ def _scenario_spans(bulk: _Lane, labels: _Labels, duration: float, span: Any) ->
         if tag == MsgType.SCENARIO_START.ascii:
             start = (t, o)
         elif tag == MsgType.SCENARIO_END.ascii and start is not None:
-            span(_BULK, "scenario", start[0], t, label="scenario", prov=f"bulk @ {start[1]}")
+            span(BULK, "scenario", start[0], t, label="scenario", prov=f"{BULK} @ {start[1]}")
             start = None
         if tag in (MsgType.STIMULUS.ascii, MsgType.STEP_END.ascii, MsgType.SCENARIO_END.ascii):
             if step is not None:
-                span(_BULK, "step", step[0], t, label=step[2], prov=f"bulk @ {step[1]}")
+                span(BULK, "step", step[0], t, label=step[2], prov=f"{BULK} @ {step[1]}")
                 step = None
             if tag == MsgType.STIMULUS.ascii:
                 step = (t, o, _step_label(d))
     if start is not None:
         span(
-            _BULK,
+            BULK,
             "scenario",
             start[0],
             duration,
             label="scenario (no end)",
-            prov=f"bulk @ {start[1]}",
+            prov=f"{BULK} @ {start[1]}",
         )
     if step is not None:
-        span(_BULK, "step", step[0], duration, label=step[2], prov=f"bulk @ {step[1]}")
+        span(BULK, "step", step[0], duration, label=step[2], prov=f"{BULK} @ {step[1]}")
 
 
 def _step_label(detail: str) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from ktstr_proto.channels import BULK, COM1, COM2
 from ktstr_proto.schemas import AssertResult, to_jsonable
 
 
@@ -271,7 +272,7 @@ class RunResult:
             "diagnostics": self.diagnostics,
             "timed_out": self.timed_out,
             "wake_bytes": [f"0x{b:02x}" for b in self.wake_bytes],
-            "bytes": {"bulk": self.bulk_bytes, "com1": self.com1_bytes, "com2": self.com2_bytes},
+            "bytes": {BULK: self.bulk_bytes, COM1: self.com1_bytes, COM2: self.com2_bytes},
             **({"omitted": dict(self.omitted)} if self.omitted else {}),
             "anomalies": [a.to_json() for a in self.anomalies],
             "provenance": {

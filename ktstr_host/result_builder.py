@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ktstr_proto.channels import COM1, COM2, HVC0
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.serial import INITRAMFS_FATAL, WakeByte
 from ktstr_proto.transcript import DIRECTIONS, Chunk, Mark, Transcript
@@ -46,7 +47,7 @@ class ResultBuilder:
     def __init__(self, profile: str | Profile | None = None, *, full: FullOutput | None = None):
         self.prof = get_profile(profile)
         self.full = full
-        self.serial = {ch: SerialFacts(ch, self.prof.name) for ch in ("com1", "com2")}
+        self.serial = {ch: SerialFacts(ch, self.prof.name) for ch in (COM1, COM2)}
         self.bulk = _Bulk(self.prof, full) if self.prof.transport == "bulk" else None
         self.legacy = LegacyFacts(self.prof.name) if self.prof.transport != "bulk" else None
         self.bulk_bytes = 0
@@ -75,7 +76,7 @@ class ResultBuilder:
         facts = self.serial.get(channel)
         if facts is None:
             return
-        legacy = self.legacy if channel == "com2" else None
+        legacy = self.legacy if channel == COM2 else None
         for event in events:
             if isinstance(event, Line):
                 if legacy is not None:
@@ -85,7 +86,7 @@ class ResultBuilder:
 
     def host_data(self, channel: str, data: bytes | bytearray | memoryview) -> None:
         """Bytes the host wrote to the guest (hvc0 wake bytes)."""
-        if channel != "hvc0":
+        if channel != HVC0:
             return
         if len(self.wake_bytes) < MAX_WAKE_BYTES:
             self.wake_bytes += data[: MAX_WAKE_BYTES - len(self.wake_bytes)]
@@ -106,14 +107,14 @@ class ResultBuilder:
         r = RunResult(self.prof.name)
         for facts in self.serial.values():
             facts.into(r)
-        com1_text = self.serial["com1"].window.text()
-        com2_text = self.serial["com2"].window.text()
+        com1_text = self.serial[COM1].window.text()
+        com2_text = self.serial[COM2].window.text()
         if self.bulk is not None:
-            self.bulk.into(r, com2_text, self.serial["com2"].panic_at)
+            self.bulk.into(r, com2_text, self.serial[COM2].panic_at)
         elif self.legacy is not None:
             self.legacy.into(r, com2_text)
         r.bulk_bytes = self.bulk_bytes
-        r.com1_bytes, r.com2_bytes = self.serial["com1"].bytes, self.serial["com2"].bytes
+        r.com1_bytes, r.com2_bytes = self.serial[COM1].bytes, self.serial[COM2].bytes
         _console(r, com1_text, com2_text)
         host_side(r, self.marks, bytes(self.wake_bytes), self.soft_deadline_at)
         if self.truncated:

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any, BinaryIO, TypeVar
 
+from ktstr_proto.channels import BULK, COM2
 from ktstr_proto.errors import PayloadError
 from ktstr_proto.payloads import (
     Lifecycle,
@@ -102,19 +103,17 @@ class _Wprof:
         if self.last_offset is None:
             return
         if self.bad_at is not None:
-            r.anomaly(
-                "wprof-dropped", "bulk", self.bad_at, "a wprof frame failed its CRC: no trace"
-            )
+            r.anomaly("wprof-dropped", BULK, self.bad_at, "a wprof frame failed its CRC: no trace")
         elif not self.complete:
             r.anomaly(
                 "wprof-dropped",
-                "bulk",
+                BULK,
                 self.last_offset,
                 "wprof chunks without a terminal WPRF frame: no trace",
             )
         else:
             r.wprof = self.blob.blob()
-            r.cite("wprof", "bulk", *self.offsets)
+            r.cite("wprof", BULK, *self.offsets)
 
 
 class _Bulk:
@@ -159,7 +158,7 @@ class _Bulk:
             target.append(item)
         else:
             self.r.anomaly(
-                "list-full", "bulk", frame.offset, f"{frame.label}: more than {LIST_LIMIT} kept"
+                "list-full", BULK, frame.offset, f"{frame.label}: more than {LIST_LIMIT} kept"
             )
 
     def text(self, field: str, f: Frame) -> None:
@@ -182,7 +181,7 @@ class _Bulk:
             self.output_sched.feed(payload)
 
     def bad_payload(self, frame: Frame, exc: PayloadError) -> None:
-        self.r.anomaly("payload-error", "bulk", frame.offset, f"{frame.label}: {exc}")
+        self.r.anomaly("payload-error", BULK, frame.offset, f"{frame.label}: {exc}")
 
     def decode(self, frame: Frame, decode: Callable[[bytes], T]) -> T | None:
         """The frame's payload decoded, or ``None`` (a payload-error anomaly recorded)."""
@@ -199,7 +198,7 @@ class _Bulk:
                 hdr = f", header {tag_label(event.msg_type)} length {event.length}"
             self.r.anomaly(
                 "dropped",
-                "bulk",
+                BULK,
                 event.offset,
                 f"{event.size} bytes dropped ({event.reason.value}{hdr})",
             )
@@ -211,17 +210,17 @@ class _Bulk:
         if not f.crc_ok:
             r.anomaly(
                 "crc-mismatch",
-                "bulk",
+                BULK,
                 f.offset,
                 f"{f.label} frame of {f.length} bytes: header CRC 0x{f.crc32:08x} does "
                 "not match the payload",
             )
         if f.pad:
-            r.anomaly("nonzero-pad", "bulk", f.offset, f"{f.label} frame has _pad=0x{f.pad:x}")
+            r.anomaly("nonzero-pad", BULK, f.offset, f"{f.label} frame has _pad=0x{f.pad:x}")
         if f.tag is None:
             r.anomaly(
                 "unknown-tag",
-                "bulk",
+                BULK,
                 f.offset,
                 f"unknown tag {tag_label(f.msg_type)} ({f.length} bytes), dropped",
             )
@@ -234,9 +233,9 @@ class _Bulk:
         """Write the bulk-derived fields into ``r`` (nothing here changes)."""
         r.merge(self.r)
         for name, offs in self.offsets.items():
-            r.cite(name, "bulk", *offs)
+            r.cite(name, BULK, *offs)
         for name, more in self.extra_offsets.items():
-            r.anomaly("cites-full", "bulk", None, f"{name}: {more} more frame offsets not listed")
+            r.anomaly("cites-full", BULK, None, f"{name}: {more} more frame offsets not listed")
         for field in ("stdout", "stderr"):
             text = self.texts.get(field)
             setattr(r, field, text.text() if text else "")
@@ -253,7 +252,7 @@ class _Bulk:
         if self.test is None:
             return
         offset, payload = self.test
-        r.cite("verdict", "bulk", offset)
+        r.cite("verdict", BULK, offset)
         if self.prof.test_result not in ("postcard-e4", "postcard-e3"):
             r.test_result_error = f"{self.prof.test_result} test results are not decoded"
             return
@@ -261,12 +260,12 @@ class _Bulk:
             result, trailing = decode_assert_result_prefix(payload, self.prof)
         except PayloadError as exc:
             r.test_result_error = str(exc)
-            r.anomaly("payload-error", "bulk", offset, f"TEST: {exc}")
+            r.anomaly("payload-error", BULK, offset, f"TEST: {exc}")
             return
         if trailing:
             r.anomaly(
                 "trailing-bytes",
-                "bulk",
+                BULK,
                 offset,
                 f"TEST: {trailing} bytes after a complete AssertResult (postcard::from_bytes "
                 "ignores them)",
@@ -282,9 +281,9 @@ class _Bulk:
         if crash is not None:
             r.crash_message, at = crash
             if at is None:
-                r.cite("crash_message", "com2", com2_panic_at if com2_panic_at is not None else 0)
+                r.cite("crash_message", COM2, com2_panic_at if com2_panic_at is not None else 0)
             else:
-                r.cite("crash_message", "bulk", at)
+                r.cite("crash_message", BULK, at)
         output_sched = self.output_sched.copy()
         output_sched.feed(com2_text.encode())
         r.has_sched_output = self.sclg.seen_start or output_sched.seen_start
@@ -295,7 +294,7 @@ class _Bulk:
         if self.sclg_first is not None and r.sched_log is None:
             r.anomaly(
                 "sched-log-dropped",
-                "bulk",
+                BULK,
                 self.sclg_first,
                 "scheduler log frames without both markers or with nothing between them: "
                 "the host shows no scheduler log",
@@ -307,7 +306,7 @@ def _exit(b: _Bulk, f: Frame) -> None:
         b.r.exit_code = decode_i32(bytes(f.payload))
         b.offsets["exit_code"] = [f.offset]
     elif f.crc_ok:
-        b.r.anomaly("payload-error", "bulk", f.offset, f"EXIT payload of {f.length} bytes")
+        b.r.anomaly("payload-error", BULK, f.offset, f"EXIT payload of {f.length} bytes")
 
 
 def _exec_exit(b: _Bulk, f: Frame) -> None:
@@ -425,7 +424,7 @@ def _sys_rdy(b: _Bulk, f: Frame) -> None:
         b.r.boot_complete = True
         b.seen("boot_complete", f)
     elif f.crc_ok and f.length:
-        b.r.anomaly("ignored-frame", "bulk", f.offset, "SRDY with a payload is ignored")
+        b.r.anomaly("ignored-frame", BULK, f.offset, "SRDY with a payload is ignored")
 
 
 def _kern_addrs(b: _Bulk, f: Frame) -> None:
@@ -442,7 +441,7 @@ def _kern_addrs(b: _Bulk, f: Frame) -> None:
 
 def _rpc(b: _Bulk, f: Frame) -> None:
     if not f.crc_ok:
-        b.r.anomaly("rpc-dropped", "bulk", f.offset, f"{f.label} with a bad CRC gets no reply")
+        b.r.anomaly("rpc-dropped", BULK, f.offset, f"{f.label} with a bad CRC gets no reply")
         return
     snapshot = f.tag is MsgType.SNAPSHOT_REQUEST
     value: Any = b.decode(f, decode_snapshot_request if snapshot else decode_kernel_op_request)
@@ -457,14 +456,14 @@ def _rpc(b: _Bulk, f: Frame) -> None:
 def _host_only(b: _Bulk, f: Frame) -> None:
     b.r.anomaly(
         "internal-frame",
-        "bulk",
+        BULK,
         f.offset,
         f"{f.label} is a host->guest reply; the host drops it from the guest",
     )
 
 
 def _crash(b: _Bulk, f: Frame) -> None:
-    b.r.anomaly("unexpected-frame", "bulk", f.offset, "CRSH is reserved and never sent")
+    b.r.anomaly("unexpected-frame", BULK, f.offset, "CRSH is reserved and never sent")
 
 
 def _ignore(b: _Bulk, f: Frame) -> None:

@@ -7,6 +7,7 @@ loop's exit code (``run_bsp_loop`` @1f3b340c), ``classify_init_stage`` (@237c19f
 
 from __future__ import annotations
 
+from ktstr_proto.channels import BULK
 from ktstr_proto.profiles import Profile
 from ktstr_proto.serial import (
     STAGE_INIT_NOT_STARTED,
@@ -59,7 +60,7 @@ def exit_code(r: RunResult) -> None:
     depending on which vCPU saw the reset first: a transcript cannot tell."""
     if r.exit_code is not None:
         src = r.provenance.get("exit_code", [])
-        label = "EXIT frame" if not src or src[-1].channel == "bulk" else "exit sentinel line"
+        label = "EXIT frame" if not src or src[-1].channel == BULK else "exit sentinel line"
         where = f" @ {src[-1].channel} {src[-1].offsets[-1]}" if src else ""
         r.exit_code_source = label + where
         return
@@ -133,7 +134,7 @@ def _decide_exec(r: RunResult) -> None:
 def _decide_by_verdict(r: RunResult) -> None:
     src = r.provenance.get("verdict", [])
     where = f" @ {src[-1].channel} {src[-1].offsets[-1]}" if src else ""
-    what = "TEST" if not src or src[-1].channel == "bulk" else "the result JSON"
+    what = "TEST" if not src or src[-1].channel == BULK else "the result JSON"
     r.decided_by = f"verdict {r.verdict} from {what}{where}"
     if r.verdict in ("Fail", "Inconclusive"):
         r.status = Status.FAIL

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from ktstr_proto.channels import COM2
 from ktstr_proto.serial import (
     PANIC_PREFIX,
     PROBE_OUTPUT_END,
@@ -67,7 +68,7 @@ class SerialFacts:
             self.kernel_panic = (event.message, event.offset)
         elif isinstance(event, PanicHead) and self.panic_at is None:
             self.panic_at = event.offset
-        elif isinstance(event, FatalSignal) and ch == "com2" and self.fatal_signal is None:
+        elif isinstance(event, FatalSignal) and ch == COM2 and self.fatal_signal is None:
             info = {"signal": str(event.signal), "addr": f"0x{event.addr:016x}"}
             self.fatal_signal = (info, event.offset)
         elif isinstance(event, DumpStart):
@@ -156,26 +157,26 @@ class LegacyFacts:
         elif text == "SCHEDULER_DIED":
             r.scheduler_died = True
             self._phase("SCHEDULER_DIED", "", offset, cite=False)
-            r.cite("scheduler_died", "com2", offset)
+            r.cite("scheduler_died", COM2, offset)
         elif text.startswith("SCHEDULER_NOT_ATTACHED"):
             reason = text.partition(":")[2].strip() or "not attached"
             r.scheduler_not_attached = reason
             self._phase("SCHEDULER_NOT_ATTACHED", reason, offset, cite=False)
-            r.cite("scheduler_not_attached", "com2", offset)
+            r.cite("scheduler_not_attached", COM2, offset)
         elif text.startswith(("KTSTR_EXIT=", "STT_EXIT=")):
             code = _int(text.partition("=")[2])
             if code is None:
-                r.anomaly("bad-sentinel", "com2", offset, f"unparsable exit line {text!r}")
+                r.anomaly("bad-sentinel", COM2, offset, f"unparsable exit line {text!r}")
             else:
                 r.exit_code = code
                 r.provenance["exit_code"] = []
-                r.cite("exit_code", "com2", offset)
+                r.cite("exit_code", COM2, offset)
         elif text.startswith("KTSTR_EXEC_EXIT="):
             code = _int(text.partition("=")[2])
             if code is not None:
                 r.exec_exit_code = code
                 r.provenance["exec_exit_code"] = []
-                r.cite("exec_exit_code", "com2", offset)
+                r.cite("exec_exit_code", COM2, offset)
 
     def _phase(self, phase: str, reason: str, offset: int, *, cite: bool = True) -> None:
         """A sentinel as a lifecycle phase (the scheduler's own sentinels cite their
@@ -183,7 +184,7 @@ class LegacyFacts:
         if len(self.r.lifecycle) < LIST_LIMIT:
             self.r.lifecycle.append(LifecycleEvent(phase, reason, offset))
         if cite:
-            self.r.cite("lifecycle", "com2", offset)
+            self.r.cite("lifecycle", COM2, offset)
 
     def _block_line(self, text: str) -> None:
         if self.block == "test":
@@ -211,21 +212,21 @@ class LegacyFacts:
         r.stdout = com2_text
         r.crash_message = extract_panic_message(com2_text, contains=True)
         if r.crash_message is not None and self.crash_at is not None:
-            r.cite("crash_message", "com2", self.crash_at)
+            r.cite("crash_message", COM2, self.crash_at)
         if self.block is not None:
             r.anomaly(
                 "unterminated-block",
-                "com2",
+                COM2,
                 self.block_start,
                 f"{self.block} block without its end marker",
             )
         r.has_sched_output = SCHED_OUTPUT_START in com2_text
         r.sched_log = parse_sched_output(com2_text)
         if self.sched_block is not None and r.sched_log is not None:
-            r.cite("sched_log", "com2", self.sched_block)
+            r.cite("sched_log", COM2, self.sched_block)
         if self.probe_block is not None:
             r.probe_output = self.probe.text()
-            r.cite("probe_output", "com2", self.probe_block)
+            r.cite("probe_output", COM2, self.probe_block)
         if self.test_block is not None:
             _legacy_test_result(r, *self.test_block, oversized=self.test_size > RESULT_BLOCK_LIMIT)
 
@@ -238,20 +239,20 @@ def _int(text: str) -> int | None:
 
 
 def _legacy_test_result(r: RunResult, offset: int, lines: list[str], *, oversized: bool) -> None:
-    r.cite("verdict", "com2", offset)
+    r.cite("verdict", COM2, offset)
     if oversized:
         r.test_result_error = f"test result larger than {RESULT_BLOCK_LIMIT} bytes"
-        r.anomaly("payload-error", "com2", offset, r.test_result_error)
+        r.anomaly("payload-error", COM2, offset, r.test_result_error)
         return
     try:
         doc = json.loads("\n".join(lines))
     except json.JSONDecodeError as exc:
         r.test_result_error = f"test result is not JSON: {exc.msg} at line {exc.lineno}"
-        r.anomaly("payload-error", "com2", offset, r.test_result_error)
+        r.anomaly("payload-error", COM2, offset, r.test_result_error)
         return
     if not isinstance(doc, dict) or not isinstance(doc.get("passed"), bool):
         r.test_result_error = "test result JSON lacks a boolean 'passed'"
-        r.anomaly("payload-error", "com2", offset, r.test_result_error)
+        r.anomaly("payload-error", COM2, offset, r.test_result_error)
         return
     r.test_result = doc
     if not doc["passed"]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ktstr_guest.scx_guest import ScxRun, build_scx_initramfs, dump_request_after_bytes
+from ktstr_proto.channels import BULK
 from ktstr_proto.serial import WakeByte
 
 from .vm import HostWake, Kernel, KernelNotFoundError, VmConfig, run_vm
@@ -62,7 +63,7 @@ def record_scx_run(
     wakes = []
     if run.trigger == "sysrq":
         after = dump_request_after_bytes(run)
-        wakes.append(HostWake(WakeByte.DUMP, at_s=None, after_bytes=after, channel="bulk"))
+        wakes.append(HostWake(WakeByte.DUMP, at_s=None, after_bytes=after, channel=BULK))
     vm_run = run_vm(config, wakes=wakes, check=False)
     meta: dict[str, object] = {
         "scenario": run.name,

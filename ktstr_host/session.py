@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
+from ktstr_proto.channels import BULK, COM2, names_read_by
 from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.transcript import Direction, Mark
@@ -35,8 +36,8 @@ from .result import RunResult
 from .result_builder import ResultBuilder
 from .serial import SerialDecoder, SerialEvent
 
-SERIAL_CHANNELS = ("com1", "com2")
-BULK_CHANNEL = "bulk"
+SERIAL_CHANNELS = names_read_by("serial")
+BULK_CHANNEL = BULK
 
 
 class RawData(NamedTuple):
@@ -77,7 +78,7 @@ class RunSession:
         legacy = self.profile.transport != "bulk"
         self._bulk = BulkDecoder(self.profile) if not legacy else None
         self._serial = {
-            ch: SerialDecoder(ch, lines=lines or (legacy and ch == "com2"))  # type: ignore[arg-type]
+            ch: SerialDecoder(ch, lines=lines or (legacy and ch == COM2))  # type: ignore[arg-type]
             for ch in SERIAL_CHANNELS
         }
         self._raw_offsets: dict[tuple[str, str], int] = {}

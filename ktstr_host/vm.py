@@ -41,11 +41,15 @@ from pathlib import Path
 from typing import Literal, TypeAlias
 
 from ktstr_guest.initramfs import FATAL_MARKER
+from ktstr_proto.channels import BULK, COM1, CONSOLE_PORT, HVC0, STATS, qemu_order
 from ktstr_proto.errors import KtstrError, UsageError
 
 Direction: TypeAlias = Literal["g2h", "h2g"]
-FILE_CHANNELS = ("com1", "com2", "bulk", "stats")
-CHANNELS = ("com1", "com2", "hvc0", "bulk", "stats")
+_WIRING = qemu_order()
+CHANNELS: tuple[str, ...] = tuple(c.name for c in _WIRING)
+"""Every channel, in QEMU's wiring order."""
+FILE_CHANNELS = tuple(c.name for c in _WIRING if c.virtio_port != CONSOLE_PORT)
+"""Guest-to-host channels captured through a file (all but the console, a socket)."""
 SIGNAL_VC_DUMP = 0xD1
 DEFAULT_QEMU = "qemu-system-x86_64"
 
@@ -181,18 +185,24 @@ def qemu_command(
     cmd += ["-no-user-config", "-no-reboot"]
     cmd += ["-kernel", str(config.kernel), "-initrd", str(initramfs)]
     cmd += ["-append", kernel_cmdline(config)]
-    for name in ("com1", "com2"):
-        cmd += ["-chardev", f"file,id={name},path={run_dir / (name + '.out')}"]
-        cmd += ["-serial", f"chardev:{name}"]
+    for c in _WIRING:
+        if c.uart is not None:
+            cmd += ["-chardev", f"file,id={c.name},path={run_dir / (c.name + '.out')}"]
+            cmd += ["-serial", f"chardev:{c.name}"]
     cmd += ["-device", "virtio-serial-pci,id=vser0"]
-    cmd += ["-chardev", f"socket,id=hvc0,path={hvc0_socket}"]
-    cmd += ["-device", "virtconsole,bus=vser0.0,nr=0,chardev=hvc0,name=ktstr-console"]
-    ports = [("bulk", 1, "ktstr-bulk")]
-    if config.stats_port:
-        ports.append(("stats", 2, "ktstr-stats"))
-    for name, nr, port in ports:
-        cmd += ["-chardev", f"file,id={name},path={run_dir / (name + '.out')}"]
-        cmd += ["-device", f"virtserialport,bus=vser0.0,nr={nr},chardev={name},name={port}"]
+    for c in _WIRING:
+        if c.virtio_port == CONSOLE_PORT:
+            cmd += ["-chardev", f"socket,id={c.name},path={hvc0_socket}"]
+            device = "virtconsole"
+        elif c.virtio_port is not None and (c.name != STATS or config.stats_port):
+            cmd += ["-chardev", f"file,id={c.name},path={run_dir / (c.name + '.out')}"]
+            device = "virtserialport"
+        else:
+            continue
+        cmd += [
+            "-device",
+            f"{device},bus=vser0.0,nr={c.virtio_port},chardev={c.name},name={c.port_name}",
+        ]
     return cmd
 
 
@@ -213,7 +223,7 @@ class HostWake:
     byte: int
     at_s: float | None = None
     after_bytes: int | None = None
-    channel: str = "bulk"
+    channel: str = BULK
 
     def __post_init__(self) -> None:
         if not 0 <= self.byte <= 0xFF:
@@ -261,7 +271,7 @@ class VmRun:
     @property
     def boot_to_first_bulk_s(self) -> float | None:
         """Seconds from QEMU start to the first bulk byte."""
-        return self.first_byte_s("bulk")
+        return self.first_byte_s(BULK)
 
     @property
     def total_s(self) -> float:
@@ -271,7 +281,7 @@ class VmRun:
     @property
     def guest_fatal(self) -> str | None:
         """The guest /init's FATAL message on COM1, if any."""
-        com1 = self.data("com1")
+        com1 = self.data(COM1)
         at = com1.find(FATAL_MARKER)
         if at < 0:
             return None
@@ -361,7 +371,7 @@ class _Session:
         except OSError:  # QEMU went away (reset by peer): treat as end of hvc0
             data = b""
         if data:
-            self._add("hvc0", "g2h", data)
+            self._add(HVC0, "g2h", data)
         else:
             self.sel.unregister(self.conn)
 
@@ -382,7 +392,7 @@ class _Session:
             except OSError:  # QEMU went away: nobody to wake any more
                 self.wakes.clear()
                 return
-            self._add("hvc0", "h2g", bytes([wake.byte]))
+            self._add(HVC0, "h2g", bytes([wake.byte]))
             self.wakes.remove(wake)
 
     def play(self, cmd: list[str], log: Path) -> VmRun:
@@ -424,7 +434,7 @@ class _Session:
             self.conn.settimeout(5.0)
             try:
                 while data := self.conn.recv(65536):
-                    self._add("hvc0", "g2h", data)
+                    self._add(HVC0, "g2h", data)
             except OSError:
                 pass
         run.qemu_output = log.read_text(errors="replace")

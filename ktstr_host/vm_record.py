@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ktstr_guest.initramfs import OnWake, Step, WaitWake, Write, build_initramfs
 from ktstr_guest.scenarios import Scenario
+from ktstr_proto.channels import BULK, WAKE_CHANNEL
 from ktstr_proto.profiles import get_profile
 from ktstr_proto.transcript import Chunk, Header, Mark, Transcript
 from ktstr_proto.verdict import HOST_KILL_TAGS, VM_EXIT_MARK
@@ -27,8 +28,6 @@ from .bulk import BulkDecoder
 from .events import Frame
 from .vm import Chunk as VmChunk
 from .vm import HostWake, Kernel, VmConfig, VmRun, find_kernel, run_vm
-
-HOST_CHANNELS = ("bulk", "com1", "com2", "hvc0", "stats")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +45,7 @@ def _bulk_written_before(steps: Sequence[Step], byte: int) -> int | None:
             return total
         if isinstance(step, OnWake) and step.byte == byte:
             return total
-        if isinstance(step, Write) and step.channel == "bulk":
+        if isinstance(step, Write) and step.channel == BULK:
             total += len(step.data)
     return None
 
@@ -55,7 +54,7 @@ def host_wakes(scenario: Scenario) -> list[HostWake]:
     """The scenario's hvc0 host actions as wake bytes for the VM runner."""
     wakes: list[HostWake] = []
     for action in scenario.host:
-        if action.channel != "hvc0":
+        if action.channel != WAKE_CHANNEL:
             continue
         for byte in action.data:
             after = _bulk_written_before(scenario.script.steps, byte)
@@ -71,7 +70,7 @@ class HostKillWatch:
         self.decoder = BulkDecoder(profile)
 
     def __call__(self, channel: str, chunk: VmChunk) -> str | None:
-        if channel != "bulk" or chunk.direction != "g2h":
+        if channel != BULK or chunk.direction != "g2h":
             return None
         for event in self.decoder.feed(chunk.data):
             if isinstance(event, Frame) and event.crc_ok and event.tag in HOST_KILL_TAGS:

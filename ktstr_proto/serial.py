@@ -18,28 +18,28 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Literal
+from typing import Literal, cast
 
 from construct import Int64ul
 
+from .channels import BY_NAME, COM1, COM2, HVC0, names_read_by
 from .errors import UsageError
 
 # ---- channels (section 1) --------------------------------------------------------------
 
 SerialChannel = Literal["com1", "com2"]
-CHANNELS: tuple[SerialChannel, ...] = ("com1", "com2")
-COM1_DEVICE = "/dev/ttyS0"
-COM2_DEVICE = "/dev/ttyS1"
-HVC0_DEVICE = "/dev/hvc0"
+"""A channel the serial decoder reads (``decoder="serial"`` in ``ktstr_proto.channels``)."""
+CHANNELS = cast(tuple[SerialChannel, ...], names_read_by("serial"))
+COM1_DEVICE = BY_NAME[COM1].device
+COM2_DEVICE = BY_NAME[COM2].device
+HVC0_DEVICE = BY_NAME[HVC0].device
 
 
 def check_channel(channel: object) -> SerialChannel:
     """Return ``channel`` if it names COM1 or COM2, else raise :class:`UsageError`."""
-    if channel == "com1":
-        return "com1"
-    if channel == "com2":
-        return "com2"
-    raise UsageError(f"channel must be 'com1' or 'com2', got {channel!r}")
+    if channel in CHANNELS:
+        return channel
+    raise UsageError(f"channel must be {' or '.join(map(repr, CHANNELS))}, got {channel!r}")
 
 
 # ---- Rust text semantics the host relies on (section 2) --------------------------------

@@ -20,14 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .channels import CHANNELS, ChannelDirection, ChannelKind
 from .errors import KtstrError, UsageError
 
 FORMAT_NAME = "ktstr-transcript"
 FORMAT_VERSION = 1
 
 Direction = Literal["g2h", "h2g"]
-ChannelDirection = Literal["g2h", "h2g", "both"]
-ChannelKind = Literal["binary", "text"]
 DIRECTIONS: tuple[Direction, ...] = ("g2h", "h2g")
 
 
@@ -55,12 +54,9 @@ class ChannelSpec:
 
 
 STANDARD_CHANNELS: dict[str, ChannelSpec] = {
-    "bulk": ChannelSpec("binary", "both", "virtio-console port 1 (/dev/vport0p1)"),
-    "com1": ChannelSpec("text", "g2h", "16550 COM1 (ttyS0)"),
-    "com2": ChannelSpec("text", "g2h", "16550 COM2 (ttyS1)"),
-    "hvc0": ChannelSpec("binary", "both", "virtio-console port 0 (hvc0)"),
-    "stats": ChannelSpec("binary", "both", "virtio-console port 2 (/dev/vport0p2)"),
+    c.name: ChannelSpec(c.kind, c.direction, c.summary) for c in CHANNELS
 }
+"""The channel table of a header that names none: every row of ``ktstr_proto.channels``."""
 
 
 @dataclass(frozen=True, slots=True)

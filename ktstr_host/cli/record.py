@@ -11,6 +11,7 @@ import sys
 import time
 from typing import IO, Any
 
+from ktstr_proto.channels import NAMES
 from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import get_profile, profile_names
 from ktstr_proto.transcript import Chunk, Header
@@ -23,7 +24,7 @@ from ..transcript_io import TranscriptWriter, save_transcript
 from .numbers import seconds
 from .terminal import Ticker
 
-CHANNELS = ("bulk", "com1", "com2", "hvc0", "stats")
+CHANNELS: tuple[str, ...] = NAMES
 
 
 def register(sub: Any) -> None:
@@ -63,7 +64,8 @@ def register(sub: Any) -> None:
 def _sources(args: argparse.Namespace) -> dict[str, str]:
     sources = {ch: getattr(args, ch) for ch in CHANNELS if getattr(args, ch)}
     if not sources:
-        raise UsageError("no channel given (--bulk, --com1, --com2, --hvc0, --stats)")
+        options = ", ".join(f"--{ch}" for ch in CHANNELS)
+        raise UsageError(f"no channel given ({options})")
     return sources
 
 

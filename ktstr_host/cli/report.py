@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from ktstr_proto.channels import WAKE_CHANNEL
 from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import Profile, get_profile, profile_names
 from ktstr_proto.transcript import Chunk, Direction
@@ -66,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
         session = _from_transcript(args.transcript, profile, args)
     else:
         captures = CaptureFiles(
-            profile.name if profile else "ktstr-0.15", raw, host_to_guest=("hvc0",)
+            profile.name if profile else "ktstr-0.15", raw, host_to_guest=(WAKE_CHANNEL,)
         )
         session = _session(captures.header.profile, args)
         for channel in raw:
-            direction: Direction = "h2g" if channel == "hvc0" else "g2h"
+            direction: Direction = "h2g" if channel == WAKE_CHANNEL else "g2h"
             for block in captures.iter_chunks(channel, direction):
                 session.feed(channel, block, None, direction)
     if not session.bytes_fed:
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             read_transcript(args.transcript)
             if args.transcript
             else import_captures(
-                profile.name if profile else "ktstr-0.15", raw, host_to_guest=("hvc0",)
+                profile.name if profile else "ktstr-0.15", raw, host_to_guest=(WAKE_CHANNEL,)
             )
         )
         try:

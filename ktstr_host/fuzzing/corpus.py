@@ -16,6 +16,7 @@ from pathlib import Path
 from ktstr_guest.bulk_writer import GuestBulkWriter
 from ktstr_guest.fuzz import sample_bulk_streams, sample_serial_streams, segments
 from ktstr_guest.fuzz.transcript import sample_transcript, transcript_lines
+from ktstr_proto.channels import names_read_by
 from ktstr_proto.errors import KtstrError, UsageError
 from ktstr_proto.frame import HEADER_SIZE, build_header
 from ktstr_proto.schemas import (
@@ -108,14 +109,14 @@ def bulk_streams(fixtures: Path | None = None) -> dict[str, bytes]:
     if fixtures is not None:
         for path in sorted((fixtures / "bulk").glob("*.bin")):
             out[f"bulk/{path.name}"] = path.read_bytes()
-    out.update(_channels(fixtures, ("bulk",)))
+    out.update(_channels(fixtures, names_read_by("bulk")))
     return out
 
 
 def serial_streams(fixtures: Path | None = None) -> dict[str, bytes]:
     """Serial captures to mutate: samples and the COM1/COM2 bytes of transcripts."""
     out = {f"sample:{k}": v for k, v in sample_serial_streams().items()}
-    out.update(_channels(fixtures, ("com1", "com2")))
+    out.update(_channels(fixtures, names_read_by("serial")))
     return out
 
 

@@ -19,6 +19,7 @@ from construct import Bytes, FormatField, Renamed
 
 from ktstr_proto import payloads as pl
 from ktstr_proto import serial
+from ktstr_proto.channels import CHANNELS, WAKE_CHANNEL, ChannelInfo
 from ktstr_proto.frame import HEADER_SIZE
 from ktstr_proto.profiles import (
     KTSTR_0_10,
@@ -69,9 +70,6 @@ _LAYOUTS: dict[MsgType, list[tuple[str, Any, bool]]] = {
 }
 _BUILTIN_PROFILES = (KTSTR_0_15, KTSTR_0_10, KTSTR_0_20, KTSTR_0_44, KTSTR_BULK_256K)
 """Profiles the dissector offers (bulk transport only), the default first."""
-_BULK = "bulk"  # the channel carrying TLV frames
-_WAKE = "hvc0"  # the channel whose host->guest bytes are wake bytes
-assert _BULK in STANDARD_CHANNELS and _WAKE in STANDARD_CHANNELS
 
 # Named values of fixed-layout fields: (layout, field) -> enum.
 _ENUMS: dict[tuple[str, str], type[Enum]] = {
@@ -196,11 +194,7 @@ def tables() -> str:
     )
     parts.append(_table("DROP_REASONS", (f"{r.name}={_lua_str(r.value)}" for r in DropReason)))
     parts.append(_table("PROFILES", _profiles(_BUILTIN_PROFILES)))
-    kinds = {
-        name: "serial" if name in serial.CHANNELS else spec.kind
-        for name, spec in STANDARD_CHANNELS.items()
-    }
-    kinds.update({_BULK: "bulk", _WAKE: "wake", MARKS: "marks"})
+    kinds = {c.name: _lane_kind(c) for c in CHANNELS} | {MARKS: "marks"}
     parts.append(_table("STANDARD_ORDER", (_lua_str(name) for name in STANDARD_CHANNELS)))
     parts.append(f"local MARKS_LANE = {_lua_str(MARKS)}\n")
     # Wireshark's pinfo.p2p_dir: 1 (received) for inbound packets, 0 (sent) for outbound.
@@ -210,6 +204,13 @@ def tables() -> str:
     parts.append(_table("P2P_DIRS", dirs))
     parts.append(_table("LANE_KINDS", (f"[{_lua_str(k)}]={_lua_str(v)}" for k, v in kinds.items())))
     return "".join(parts)
+
+
+def _lane_kind(channel: ChannelInfo) -> str:
+    """How the dissector shows a channel: its decoder's name, ``wake``, or its data kind."""
+    if channel.name == WAKE_CHANNEL:
+        return "wake"
+    return channel.kind if channel.decoder == "raw" else channel.decoder
 
 
 def _profiles(profiles: Sequence[Profile]) -> Iterable[str]:
