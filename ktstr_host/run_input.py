@@ -1,11 +1,11 @@
-"""What ``report`` reads a run from without loading its bulk stream whole.
+"""Runs that are not transcripts: raw per-channel capture files, read in blocks.
 
-:func:`ktstr_host.result_builder.build_run_result` needs a run's header, marks, serial
-channels and its bulk chunks. A :class:`~ktstr_proto.transcript.Transcript` in memory
-provides them; so do :class:`CaptureFiles` (raw capture files, bulk read in blocks) and
-:class:`TranscriptFile` (a transcript file read twice: once for everything but the bulk
-data, then again streaming the bulk chunks), so that a huge or hostile bulk stream (say
-1 GiB of zeros in a 1 MB ``.gz``) costs memory for one chunk at a time.
+:func:`ktstr_host.result_builder.build_run_result` takes a
+:class:`~ktstr_proto.transcript.Transcript` or any :class:`RunInput` (a header, marks and
+each channel's chunks); :class:`CaptureFiles` reads raw captures 64 KiB at a time, so a
+huge or hostile capture (say 1 GiB of zeros) costs memory for one block at a time.
+Transcript files are streamed line by line into a :class:`~ktstr_host.session.RunSession`
+by ``ktstr-host report``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Protocol
 
 from ktstr_proto.errors import UsageError
-from ktstr_proto.transcript import Chunk, Direction, Header, Mark, TranscriptError
+from ktstr_proto.transcript import Direction, Header, Mark
 
-from .transcript_io import PathLike, TranscriptReader, truncation_note
+from .transcript_io import PathLike
 
 BLOCK = 64 * 1024
 STREAMED = ("bulk", "g2h")
@@ -87,43 +87,3 @@ class CaptureFiles:
     def channel_bytes(self, channel: str, direction: Direction = "g2h") -> bytes:
         path = self._files.get((channel, direction))
         return path.read_bytes() if path is not None else b""
-
-
-class TranscriptFile:
-    """A transcript file: everything but the bulk data held, the bulk data streamed."""
-
-    def __init__(self, path: PathLike) -> None:
-        self._path = path
-        self.marks: list[Mark] = []
-        self._held: dict[tuple[str, str], list[bytes]] = {}
-        self._streamed = 0
-        with TranscriptReader(path) as reader:
-            self.header = reader.header
-            for event in reader:
-                if isinstance(event, Mark):
-                    self.marks.append(event)
-                elif (event.channel, event.direction) == STREAMED:
-                    self._streamed += len(event.data)
-                else:
-                    self._held.setdefault((event.channel, event.direction), []).append(event.data)
-            cut = reader.truncated
-        self.truncated = None if cut is None else truncation_note(cut)
-
-    def has_data(self) -> bool:
-        return bool(self._streamed) or any(any(v) for v in self._held.values())
-
-    def iter_chunks(self, channel: str, direction: Direction = "g2h") -> Iterator[bytes]:
-        if (channel, direction) != STREAMED:
-            yield from self._held.get((channel, direction), [])
-            return
-        seen = 0
-        with TranscriptReader(self._path) as reader:
-            for event in reader:
-                if isinstance(event, Chunk) and (event.channel, event.direction) == STREAMED:
-                    seen += len(event.data)
-                    yield event.data
-        if seen != self._streamed:
-            raise TranscriptError(f"{self._path}: the file changed while it was read")
-
-    def channel_bytes(self, channel: str, direction: Direction = "g2h") -> bytes:
-        return b"".join(self.iter_chunks(channel, direction))

@@ -197,5 +197,8 @@ def test_record_cli_stops_cleanly_on_stop_signals(tmp_path: Path, signame: str) 
 
 def test_readme_api_sketch_runs() -> None:
     text = (ROOT / "README.md").read_text()
-    code = text.split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(code, "README.md", "exec"), {})
+    section = text.split("## API sketch", 1)[1].split("\n## ", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in section.split("```python\n")[1:]]
+    assert len(blocks) >= 2
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
