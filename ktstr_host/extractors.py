@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from ktstr_proto.errors import UsageError
 from ktstr_proto.serial import (
+    DEBUG_DUMP_ANCHOR,
     DIAGNOSTICS_HEADER,
     DIAGNOSTICS_TAIL_LINES,
     DUMP_SECTION_HEADER,
     EXIT_ANCHOR,
+    KERNEL_VERSION_NEEDLE,
     PANIC_PREFIX,
     SCHED_EXT_DUMP_MARKER,
     decode_lossy,
@@ -183,6 +185,23 @@ def extract_exit_from_dump_trace(text: str | bytes) -> str | None:
     return None
 
 
+def extract_dump_trigger(text: str | bytes) -> str | None:
+    """What asked for a debug dump (kind NONE, no exit): the text after ``Debug dump
+    triggered by`` on the first ``sched_ext_dump:`` line that has it, trimmed
+    (``SysRq-D`` for a SysRq-D dump); None if there is none. A ktstr-py addition:
+    upstream's host reports no trigger."""
+    for line in rust_lines(_text(text)):
+        pos = line.find(SCHED_EXT_DUMP_MARKER)
+        if pos < 0:
+            continue
+        body = rust_trim(line[pos + len(SCHED_EXT_DUMP_MARKER) :])
+        if body.startswith(DEBUG_DUMP_ANCHOR):
+            trigger = rust_trim(body[len(DEBUG_DUMP_ANCHOR) :])
+            if trigger:
+                return trigger
+    return None
+
+
 def extract_bug_summary(dump: str | bytes, sched_log: str | bytes | None = None) -> str | None:
     """One-line ``BUG SUMMARY`` (upstream argument order is ``(sched_log, dump)``).
 
@@ -212,7 +231,7 @@ def extract_bug_summary(dump: str | bytes, sched_log: str | bytes | None = None)
 def extract_kernel_version(com1: str | bytes) -> str | None:
     """The token after ``Linux version `` on the first line that has it (an empty string
     when nothing but whitespace, or a second ``Linux version ``, follows it)."""
-    needle = "Linux version "
+    needle = KERNEL_VERSION_NEEDLE
     for line in rust_lines(_text(com1)):
         if needle in line:
             rest = line.split(needle)[1]

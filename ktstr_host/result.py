@@ -123,6 +123,8 @@ class RunResult:
     sched_ext_dump: str | None = None
     dump_complete: bool = False
     dump_exit_reason: str | None = None
+    dump_trigger: str | None = None
+    """What asked for a debug dump that is no exit (``SysRq-D``)."""
     bug_summary: str | None = None
     kernel_panic: str | None = None
     kernel_version: str | None = None
@@ -190,6 +192,7 @@ class RunResult:
             "sched_ext_dump": self.sched_ext_dump,
             "dump_complete": self.dump_complete,
             "dump_exit_reason": self.dump_exit_reason,
+            "dump_trigger": self.dump_trigger,
             "bug_summary": self.bug_summary,
             "kernel_panic": self.kernel_panic,
             "kernel_version": self.kernel_version,
@@ -257,6 +260,7 @@ class RunResult:
             )
         kv("kernel panic", self.kernel_panic, "kernel_panic")
         kv("dump exit reason", self.dump_exit_reason, "sched_ext_dump")
+        kv("dump trigger", self.dump_trigger, "sched_ext_dump")
         kv("bug summary", self.bug_summary)
         kv("kernel version", self.kernel_version)
         if isinstance(self.test_result, AssertResult):

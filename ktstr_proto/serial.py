@@ -449,6 +449,29 @@ SCAN_TAIL_KEEP = 32
 TRACE_PIPE_READ = 4096
 EXIT_ANCHOR = "triggered exit kind"
 DEBUG_DUMP_ANCHOR = "Debug dump triggered by"
+KERNEL_VERSION_NEEDLE = "Linux version "
+"""The kernel's boot banner; the token after it is the release (``extract_kernel_version``)."""
+EVENT_COUNTERS_SINCE = (6, 15)
+"""First release whose dump ends with the ``Event counters`` section. Earlier dumps (6.12,
+checked on a real one) end after the CPU states with no end line at all, so neither
+end marker ever reaches ``trace_pipe`` (``~~~~ TRUNCATED ~~~~`` is written into the exit
+buffer only, never through the tracepoint). The counters came with 6.15's event-counter
+infrastructure; 6.13 and 6.14 were not checked here."""
+DUMP_END_OF_STREAM = "end-of-stream"
+DUMP_NEXT_DUMP = "next-dump"
+"""Pseudo end markers of a dump on a kernel without an end line (:func:`dump_has_end_line`):
+the stream ended, or the next dump's header arrived."""
+
+_RELEASE_RE = re.compile(r"(\d+)\.(\d+)")
+
+
+def dump_has_end_line(kernel_release: str | None) -> bool:
+    """Whether this kernel's dumps end with a line the host can see (the last event
+    counter). True for unknown or unparsable releases: the fact sheets' kernel."""
+    m = _RELEASE_RE.match(kernel_release or "")
+    if m is None:
+        return True
+    return (int(m.group(1)), int(m.group(2))) >= EVENT_COUNTERS_SINCE
 
 
 class ExitKind(IntEnum):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ktstr_host.extractors import (
     errno_name,
     extract_bug_summary,
+    extract_dump_trigger,
     extract_exit_from_dump_trace,
     extract_kernel_version,
     extract_panic_message,
@@ -132,6 +133,21 @@ BODY_1B = "ktstr-1 [001] 0.511: sched_ext_dump:   second_error returned -EBUSY\n
 )
 def test_extract_exit_from_dump_trace(text: str, expected: str | None) -> None:
     assert extract_exit_from_dump_trace(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sh-93 [000] d..1. 5.1: sched_ext_dump: Debug dump triggered by SysRq-D\r\n", "SysRq-D"),
+        ("a: sched_ext_dump: x\nb: sched_ext_dump:  Debug dump triggered by  why \n", "why"),
+        ("a: sched_ext_dump: Debug dump triggered by \n", None),  # nothing after it
+        ("Debug dump triggered by SysRq-D\n", None),  # not a dump line
+        ("a: sched_ext_dump: x[1] triggered exit kind 1025:\n", None),  # an exit dump
+        ("a: sched_ext_dump: CPU 0 Debug dump triggered by X\n", None),  # not the body start
+    ],
+)
+def test_extract_dump_trigger(text: str, expected: str | None) -> None:
+    assert extract_dump_trigger(text) == expected
 
 
 @pytest.mark.parametrize(

@@ -424,6 +424,56 @@ def test_dump_unterminated_superseded_and_spliced_end() -> None:
     assert semantic[9] == DumpUnterminated(len(data), 2, o_last, 1, "end-of-stream")
 
 
+SYSRQ_612 = "              sh-71      [001] d..1.    21.000000: sched_ext_dump: Debug dump triggered by SysRq-D\n"  # fmt: skip  # noqa: E501
+CPU_612 = "              sh-71      [001] d..1.    21.000001: sched_ext_dump: CPU 1   : nr_run=1 flags=0x0 cpu_rel=0 pnt_seq=12\n"  # fmt: skip  # noqa: E501
+
+
+@pytest.mark.parametrize(
+    ("release", "has_end_line"),
+    [
+        ("6.12.117", False),
+        ("6.14.0-rc3+", False),
+        ("6.15.0", True),
+        ("7.0.0", True),
+        ("5.10", False),
+        (None, True),  # unknown: the fact sheets' kernel
+        ("garbage", True),
+    ],
+)
+def test_dump_has_end_line(release: str | None, has_end_line: bool) -> None:
+    assert s.dump_has_end_line(release) is has_end_line
+
+
+def test_612_dump_ends_at_next_dump_and_end_of_stream() -> None:
+    """6.12 prints no end line: the next header and the stream's end close a dump."""
+    data = (SYSRQ_612 + CPU_612 + SYSRQ_612 + CPU_612).encode()
+    second = len(SYSRQ_612) + len(CPU_612)
+    semantic = decode_serial(data, SerialDecoder("com1", kernel_release="6.12.117"))
+    ends = [e for e in semantic if isinstance(e, DumpEnd | DumpUnterminated)]
+    assert ends == [
+        DumpEnd(second, 0, "next-dump", 0, 2),
+        DumpEnd(len(data), 1, "end-of-stream", second, 2),
+    ]
+    # The same bytes from a kernel with event counters stay unterminated.
+    newer = decode_serial(data, SerialDecoder("com1", kernel_release="6.16.0"))
+    assert [e for e in newer if isinstance(e, DumpEnd)] == []
+
+
+def test_decoder_reads_the_release_from_a_verbose_boot() -> None:
+    banner = "[    0.000000] Linux version 6.12.117 (root@host) (clang) #1 SMP\r\n"
+    dec = SerialDecoder("com1")
+    events = decode_serial((banner + SYSRQ_612).encode(), dec)
+    assert dec.kernel_release == "6.12.117"
+    assert events[-1] == DumpEnd(len(banner) + len(SYSRQ_612), 0, "end-of-stream", len(banner), 1)
+    # Only the first banner counts; without one the release stays unknown.
+    dec2 = SerialDecoder("com1")
+    decode_serial((SYSRQ_612 + "Linux version 6.12.0\n").encode(), dec2)
+    assert dec2.kernel_release == "6.12.0"
+    dec3 = SerialDecoder("com1")
+    assert isinstance(decode_serial(SYSRQ_612.encode(), dec3)[-1], DumpUnterminated)
+    assert dec3.kernel_release is None
+
+
 def test_truncated_marker_ends_dump_and_end_marker_without_dump_is_plain() -> None:
     line = "x-1 [002] d..1.     1.000000: sched_ext_dump: ~~~~ TRUNCATED ~~~~\n"
     events = decode_serial(line.encode(), "com1")
