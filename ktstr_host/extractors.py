@@ -20,6 +20,7 @@ from ktstr_proto.serial import (
     PANIC_PREFIX,
     SCHED_EXT_DUMP_MARKER,
     decode_lossy,
+    parse_exit_dump_header,
     rust_lines,
     rust_split_whitespace,
     rust_trim,
@@ -182,6 +183,20 @@ def extract_exit_from_dump_trace(text: str | bytes) -> str | None:
         reason = rust_trim(body[pos + len(SCHED_EXT_DUMP_MARKER) :])
         if reason:
             return reason
+    return None
+
+
+def extract_dump_exit_kind(text: str | bytes) -> int | None:
+    """The kind of the first ``sched_ext_dump:`` line that is an exit header
+    (``comm[pid] triggered exit kind N:``); None if there is none. A ktstr-py addition."""
+    for line in rust_lines(_text(text)):
+        pos = line.find(SCHED_EXT_DUMP_MARKER)
+        if pos < 0:
+            continue
+        body = line[pos + len(SCHED_EXT_DUMP_MARKER) :].removeprefix(" ")
+        header = parse_exit_dump_header(rust_trim(body))
+        if header is not None:
+            return header[2]
     return None
 
 

@@ -549,6 +549,29 @@ def exit_dump_header(comm: str, pid: int, kind: int) -> str:
     return f"{comm}[{pid}] {EXIT_ANCHOR} {kind}:"
 
 
+_EXIT_HEADER_RE = re.compile(
+    r"(?P<comm>.*)\[(?P<pid>\d{1,10})\] " + EXIT_ANCHOR + r" (?P<kind>\d{1,10}):"
+)
+
+
+def parse_exit_dump_header(body: str) -> tuple[str, int, int] | None:
+    """``(comm, pid, kind)`` of an :func:`exit_dump_header` line, None for any other
+    text. On 6.12 ``comm[pid]`` is the task the exit's irq_work interrupted (the dump
+    runs from irq_work), not necessarily the scheduler or the failing task."""
+    m = _EXIT_HEADER_RE.fullmatch(body)
+    if m is None:
+        return None
+    return m.group("comm"), int(m.group("pid")), int(m.group("kind"))
+
+
+def exit_kind_name(kind: int) -> str:
+    """``1025 (ERROR_BPF)``; the bare number for a kind this enum does not know."""
+    try:
+        return f"{kind} ({ExitKind(kind).name})"
+    except ValueError:
+        return str(kind)
+
+
 def exit_dump_reason(reason: str, msg: str) -> str:
     """Second body line: two spaces, reason, message in parentheses."""
     return f"  {reason} ({msg})"

@@ -277,6 +277,27 @@ def test_trace_line_layout_matches_13_3() -> None:
     assert wide == "               c-12345678 [1234] d..1. 123456.000001: sched_ext_dump: x"
 
 
+@pytest.mark.parametrize(
+    ("body", "parsed"),
+    [
+        ("scx_simple[231] triggered exit kind 1025:", ("scx_simple", 231, 1025)),
+        ("kworker/u4:0[11] triggered exit kind 1026:", ("kworker/u4:0", 11, 1026)),
+        ("a[b][3] triggered exit kind 64:", ("a[b]", 3, 64)),
+        ("x[1] triggered exit kind 1025: trailing", None),
+        ("x[] triggered exit kind 1025:", None),
+        ("Debug dump triggered by SysRq-D", None),
+    ],
+)
+def test_parse_exit_dump_header(body: str, parsed: tuple[str, int, int] | None) -> None:
+    assert s.parse_exit_dump_header(body) == parsed
+
+
+def test_exit_kind_name() -> None:
+    assert s.exit_kind_name(1025) == "1025 (ERROR_BPF)"
+    assert s.exit_kind_name(1026) == "1026 (ERROR_STALL)"
+    assert s.exit_kind_name(7) == "7"
+
+
 def test_dump_body_shapes() -> None:
     body = s.dump_body(1026, comm="w", pid=7, msg="m", backtrace=["f+0x1/0x2"], events=[])
     assert body == [

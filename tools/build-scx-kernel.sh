@@ -13,6 +13,8 @@
 # NET is needed for BPF_PROG_TYPE_SOCKET_FILTER, which libbpf's global-data probe loads:
 # without it libbpf skips creating .rodata/.data/.bss and the load fails with
 # "fd 4 is not pointing to valid bpf_map".
+# ACPI: without it the kernel finds the CPUs in SeaBIOS's MP table, which listed only
+# CPU 0 under "-smp 2" here; QEMU's own ACPI MADT lists them all.
 # KALLSYMS_ALL lets the dump's "class=%ps" name the sched_class (a data symbol), as on
 # distribution kernels.
 set -euo pipefail
@@ -54,6 +56,7 @@ CONFIG_TTY=y
 CONFIG_SERIAL_8250=y
 CONFIG_SERIAL_8250_CONSOLE=y
 CONFIG_PCI=y
+CONFIG_ACPI=y
 CONFIG_VIRTIO_MENU=y
 CONFIG_VIRTIO=y
 CONFIG_VIRTIO_PCI=y
