@@ -173,6 +173,7 @@ def exit_dump(
     events: Sequence[tuple[str, int]] | None = None,
     truncate_after: int | None = None,
     event_counters: bool = True,
+    ops_dump: Sequence[str] = (),
     context: TraceContext = EXIT_DUMP_CONTEXT,
     chunk: int = s.TRACE_PIPE_READ,
     onlcr_enabled: bool = True,
@@ -184,7 +185,8 @@ def exit_dump(
     default. ``truncate_after=N`` keeps the first N body lines and ends with a
     ``~~~~ TRUNCATED ~~~~`` line instead (a synthetic case: kernels put that marker in
     the exit buffer, not through the tracepoint). Kind 0 gives the SysRq-D form.
-    ``event_counters=False`` gives a 6.12 kernel's dump (no counters, no end marker).
+    ``event_counters=False`` gives a 6.12 kernel's dump (no counters, no end marker);
+    ``ops_dump`` adds the scheduler's own ``ops.dump()`` lines.
     """
     bodies = s.dump_body(
         kind,
@@ -196,6 +198,7 @@ def exit_dump(
         cpu_states=cpu_states,
         events=events,
         event_counters=event_counters,
+        ops_dump=ops_dump,
     )
     if truncate_after is not None:
         if truncate_after < 0:

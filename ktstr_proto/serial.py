@@ -586,6 +586,29 @@ def debug_dump_header(reason: str = "SysRq-D") -> str:
     return f"{DEBUG_DUMP_ANCHOR} {reason}"
 
 
+def cpu_state_block(
+    cpu: int,
+    *,
+    nr_run: int,
+    flags: int,
+    cpu_rel: int,
+    pnt_seq: int,
+    curr: tuple[str, int],
+    sched_class: str = "ext_sched_class",
+    ops_qseq: int | None = None,
+) -> list[str]:
+    """The lines ``scx_dump_state`` opens one CPU's state with: a blank line,
+    ``CPU %-4d: nr_run=%u flags=0x%x cpu_rel=%d pnt_seq=%lu`` and
+    ``          curr=COMM[PID] class=%ps`` (``curr`` is ``(comm, pid)``). 6.12 (checked on
+    real dumps) prints no ``ops_qseq``; ``ops_qseq=N`` adds ``ops_qseq=N `` before
+    ``pnt_seq`` as the scenarios' newer kernel does (not checked on a real kernel here).
+    Task blocks and the ``cpus_to_*`` lines follow in a real dump."""
+    qseq = "" if ops_qseq is None else f"ops_qseq={ops_qseq} "
+    head = f"CPU {cpu:<4d}: nr_run={nr_run} flags=0x{flags:x} cpu_rel={cpu_rel} "
+    head += f"{qseq}pnt_seq={pnt_seq}"
+    return ["", head, f"          curr={curr[0]}[{curr[1]}] class={sched_class}"]
+
+
 def event_counter_line(name: str, value: int) -> str:
     """``%40s: %16lld``."""
     return f"{name:>40}: {value:>16}"
@@ -602,6 +625,7 @@ def dump_body(
     cpu_states: Iterable[str] = (),
     events: Iterable[tuple[str, int]] | None = None,
     event_counters: bool = True,
+    ops_dump: Iterable[str] = (),
 ) -> list[str]:
     """Body lines of ``scx_dump_state`` in order. Kind 0 gives the debug header
     (``reason`` defaults to ``SysRq-D``); other kinds give header, reason line, blank
@@ -611,13 +635,19 @@ def dump_body(
 
     ``event_counters=False`` gives the layout of kernels before the event counters
     (6.12, checked on a real dump): the body ends after the CPU states, so it never
-    carries an end marker."""
+    carries an end marker. ``ops_dump`` lines (the scheduler's ``ops.dump()``, e.g.
+    scx_qmap's ``QMAP FIFO[0]:``) come after the header and backtrace, behind a blank
+    line, as the kernel prints them. Each CPU state should start with a blank line
+    (:func:`cpu_state_block`)."""
     if kind == ExitKind.NONE:
         lines = [debug_dump_header(reason if reason is not None else "SysRq-D")]
     else:
         why = reason if reason is not None else EXIT_REASONS.get(kind, "<UNKNOWN>")
         lines = [exit_dump_header(comm, pid, kind), exit_dump_reason(why, msg), "", "Backtrace:"]
         lines += [f"  {frame}" for frame in backtrace]
+    own = list(ops_dump)
+    if own:
+        lines += ["", *own]
     lines += ["", "CPU states", "----------", *cpu_states]
     if not event_counters:
         return lines

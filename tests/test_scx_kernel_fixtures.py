@@ -230,3 +230,35 @@ def test_report_names_what_the_kernel_printed(
     report = [line.split("   [")[0].rstrip() for line in out.splitlines()]
     for line in lines:
         assert line in report
+
+
+def test_fact_sheet_rebuilds_the_real_sysrq_dump_head() -> None:
+    made = s.dump_body(
+        s.ExitKind.NONE,
+        cpu_states=s.cpu_state_block(
+            0, nr_run=5, flags=0x1, cpu_rel=0, pnt_seq=4, curr=("init", 1)
+        ),
+        event_counters=False,
+    )
+    assert _dump_bodies(_com1("sysrq-dump"))[: len(made)] == made
+
+
+def test_fact_sheet_rebuilds_the_real_exit_dump_head() -> None:
+    """Header, reason, backtrace, scx_qmap's ``ops.dump()`` lines and the first CPU
+    block, in the kernel's order, with the 6.12 layout (no ``ops_qseq``)."""
+    bodies = _dump_bodies(_com1("scheduler-error"))
+    frames = bodies[4 : bodies.index("", 4)]
+    assert len(frames) == 16 and frames[0] == "  scx_bpf_error_bstr+0x5d/0x80"
+    made = s.dump_body(
+        s.ExitKind.ERROR_BPF,
+        comm="init",
+        pid=1078,
+        msg="test triggering error",
+        backtrace=[f.strip() for f in frames],
+        ops_dump=[f"QMAP FIFO[{i}]:" for i in range(5)],
+        cpu_states=s.cpu_state_block(
+            0, nr_run=4, flags=0x1, cpu_rel=0, pnt_seq=1, curr=("init", 1078)
+        ),
+        event_counters=False,
+    )
+    assert bodies[: len(made)] == made

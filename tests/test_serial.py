@@ -292,6 +292,28 @@ def test_parse_exit_dump_header(body: str, parsed: tuple[str, int, int] | None) 
     assert s.parse_exit_dump_header(body) == parsed
 
 
+def test_cpu_state_block_612_and_newer_layouts() -> None:
+    # 6.12.117, copied from a real SysRq-D dump (fixtures/scx-kernel/sysrq-dump.jsonl)
+    assert s.cpu_state_block(0, nr_run=5, flags=0x1, cpu_rel=0, pnt_seq=4, curr=("init", 1)) == [
+        "",
+        "CPU 0   : nr_run=5 flags=0x1 cpu_rel=0 pnt_seq=4",
+        "          curr=init[1] class=ext_sched_class",
+    ]
+    newer = s.cpu_state_block(
+        12345, nr_run=0, flags=0x1F, cpu_rel=1, pnt_seq=9, curr=("a", 2), ops_qseq=7
+    )
+    assert newer[1] == "CPU 12345: nr_run=0 flags=0x1f cpu_rel=1 ops_qseq=7 pnt_seq=9"
+
+
+def test_dump_body_ops_dump_follows_the_backtrace() -> None:
+    body = s.dump_body(1025, comm="c", pid=1, msg="m", backtrace=["f+0x1/0x2"], ops_dump=["X"])
+    assert body[:8] == ["c[1] triggered exit kind 1025:", "  scx_bpf_error (m)", "",
+                        "Backtrace:", "  f+0x1/0x2", "", "X", ""]  # fmt: skip
+    assert s.dump_body(0, ops_dump=["Y"], event_counters=False) == [
+        "Debug dump triggered by SysRq-D", "", "Y", "", "CPU states", "----------"
+    ]  # fmt: skip
+
+
 def test_exit_kind_name() -> None:
     assert s.exit_kind_name(1025) == "1025 (ERROR_BPF)"
     assert s.exit_kind_name(1026) == "1026 (ERROR_STALL)"
