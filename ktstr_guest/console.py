@@ -143,7 +143,10 @@ class TraceContext:
 
 
 EXIT_DUMP_CONTEXT = TraceContext()
-"""Default prefix of an exit dump: the §13.3 example's task and CPU."""
+"""Default prefix of an exit dump: the §13.3 example's task and CPU. A real kernel dumps
+an error exit from irq_work (hardirq: ``h`` in the flags), so the trace line's task and the
+header's ``comm[pid]`` are both whatever task that interrupted (6.12: a forked shell for
+``scx_bpf_error``, the watchdog's kworker for a stall), seldom the scheduler itself."""
 SYSRQ_DUMP_CONTEXT = TraceContext(comm="hvc0-poll", pid=58, cpu=0, flags="d..1.")
 """Default prefix of a SysRq-D dump: init's ``hvc0-poll`` thread writes ``D`` to
 ``/proc/sysrq-trigger`` and the kernel dumps in that thread's context."""
