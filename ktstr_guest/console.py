@@ -143,7 +143,10 @@ class TraceContext:
 
 
 EXIT_DUMP_CONTEXT = TraceContext()
-"""Default prefix of an exit dump: the §13.3 example's task and CPU."""
+"""Default prefix of an exit dump: the §13.3 example's task and CPU. A real kernel dumps
+an error exit from irq_work (hardirq: ``h`` in the flags), so the trace line's task and the
+header's ``comm[pid]`` are both whatever task that interrupted (6.12: a forked shell for
+``scx_bpf_error``, the watchdog's kworker for a stall), seldom the scheduler itself."""
 SYSRQ_DUMP_CONTEXT = TraceContext(comm="hvc0-poll", pid=58, cpu=0, flags="d..1.")
 """Default prefix of a SysRq-D dump: init's ``hvc0-poll`` thread writes ``D`` to
 ``/proc/sysrq-trigger`` and the kernel dumps in that thread's context."""
@@ -173,6 +176,7 @@ def exit_dump(
     events: Sequence[tuple[str, int]] | None = None,
     truncate_after: int | None = None,
     event_counters: bool = True,
+    ops_dump: Sequence[str] = (),
     context: TraceContext = EXIT_DUMP_CONTEXT,
     chunk: int = s.TRACE_PIPE_READ,
     onlcr_enabled: bool = True,
@@ -184,7 +188,8 @@ def exit_dump(
     default. ``truncate_after=N`` keeps the first N body lines and ends with a
     ``~~~~ TRUNCATED ~~~~`` line instead (a synthetic case: kernels put that marker in
     the exit buffer, not through the tracepoint). Kind 0 gives the SysRq-D form.
-    ``event_counters=False`` gives a 6.12 kernel's dump (no counters, no end marker).
+    ``event_counters=False`` gives a 6.12 kernel's dump (no counters, no end marker);
+    ``ops_dump`` adds the scheduler's own ``ops.dump()`` lines.
     """
     bodies = s.dump_body(
         kind,
@@ -196,6 +201,7 @@ def exit_dump(
         cpu_states=cpu_states,
         events=events,
         event_counters=event_counters,
+        ops_dump=ops_dump,
     )
     if truncate_after is not None:
         if truncate_after < 0:

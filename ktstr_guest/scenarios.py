@@ -48,6 +48,7 @@ from ktstr_proto.serial import (
     ExitKind,
     FaultSignal,
     WakeByte,
+    cpu_state_block,
     legacy_exec_exit_line,
 )
 from ktstr_proto.tags import MsgType
@@ -135,7 +136,9 @@ def _serial(writes: Sequence[console.ConsoleWrite]) -> list[Step]:
 def sysrq_dump_poller() -> OnWake:
     """The guest's hvc0 poller: a 0xD1 from the host makes the kernel dump on COM1."""
     dump = console.sysrq_dump(
-        cpu_states=["CPU 0   : nr_run=1 flags=0x0 cpu_rel=0 ops_qseq=7 pnt_seq=5"],
+        cpu_states=cpu_state_block(
+            0, nr_run=1, flags=0x0, cpu_rel=0, ops_qseq=7, pnt_seq=5, curr=("hvc0-poll", 58)
+        ),
         onlcr_enabled=False,
     )
     return OnWake(WakeByte.DUMP, tuple(_serial(dump)))
@@ -362,10 +365,9 @@ def scheduler_crash_with_dump(profile: str = "ktstr-0.15") -> Scenario:
         ExitKind.ERROR_BPF,
         msg=DUMP_MSG,
         backtrace=["scx_bpf_error_bstr+0x62/0xa0", "bpf_prog_simple_enqueue+0x3f/0x48"],
-        cpu_states=[
-            "CPU 0   : nr_run=2 flags=0x1 cpu_rel=0 ops_qseq=118 pnt_seq=93",
-            "          curr=kworker/0:1[12] class=ext_sched_class",
-        ],
+        cpu_states=cpu_state_block(
+            0, nr_run=2, flags=0x1, cpu_rel=0, ops_qseq=118, pnt_seq=93, curr=("kworker/0:1", 12)
+        ),
         onlcr_enabled=False,
     )
     steps: list[Step] = [

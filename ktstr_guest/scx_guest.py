@@ -103,10 +103,11 @@ SCX_RUNS: dict[str, ScxRun] = {
         ),
         ScxRun(
             "scheduler-error",
-            "scx_qmap -e 20000: scx_bpf_error() after 20000 enqueues, exit dump of kind "
-            "1025 through the sched_ext_dump event, scheduler log and SCDX",
+            "scx_qmap -e 2000: scx_bpf_error() after 2000 enqueues (a few seconds under "
+            "TCG), exit dump of kind 1025 through the sched_ext_dump event, scheduler log "
+            "and SCDX",
             "scx_qmap",
-            ("-e", "20000"),
+            ("-e", "2000"),
             trigger="exit",
             workload_s=30,
         ),

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from ktstr_proto.errors import UsageError
 from ktstr_proto.serial import (
+    DEBUG_DUMP_ANCHOR,
     DIAGNOSTICS_HEADER,
     DIAGNOSTICS_TAIL_LINES,
     DUMP_SECTION_HEADER,
     EXIT_ANCHOR,
+    KERNEL_VERSION_NEEDLE,
     PANIC_PREFIX,
     SCHED_EXT_DUMP_MARKER,
     decode_lossy,
+    parse_exit_dump_header,
     rust_lines,
     rust_split_whitespace,
     rust_trim,
@@ -183,6 +186,37 @@ def extract_exit_from_dump_trace(text: str | bytes) -> str | None:
     return None
 
 
+def extract_dump_exit_kind(text: str | bytes) -> int | None:
+    """The kind of the first ``sched_ext_dump:`` line that is an exit header
+    (``comm[pid] triggered exit kind N:``); None if there is none. A ktstr-py addition."""
+    for line in rust_lines(_text(text)):
+        pos = line.find(SCHED_EXT_DUMP_MARKER)
+        if pos < 0:
+            continue
+        body = line[pos + len(SCHED_EXT_DUMP_MARKER) :].removeprefix(" ")
+        header = parse_exit_dump_header(rust_trim(body))
+        if header is not None:
+            return header[2]
+    return None
+
+
+def extract_dump_trigger(text: str | bytes) -> str | None:
+    """What asked for a debug dump (kind NONE, no exit): the text after ``Debug dump
+    triggered by`` on the first ``sched_ext_dump:`` line that has it, trimmed
+    (``SysRq-D`` for a SysRq-D dump); None if there is none. A ktstr-py addition:
+    upstream's host reports no trigger."""
+    for line in rust_lines(_text(text)):
+        pos = line.find(SCHED_EXT_DUMP_MARKER)
+        if pos < 0:
+            continue
+        body = rust_trim(line[pos + len(SCHED_EXT_DUMP_MARKER) :])
+        if body.startswith(DEBUG_DUMP_ANCHOR):
+            trigger = rust_trim(body[len(DEBUG_DUMP_ANCHOR) :])
+            if trigger:
+                return trigger
+    return None
+
+
 def extract_bug_summary(dump: str | bytes, sched_log: str | bytes | None = None) -> str | None:
     """One-line ``BUG SUMMARY`` (upstream argument order is ``(sched_log, dump)``).
 
@@ -212,7 +246,7 @@ def extract_bug_summary(dump: str | bytes, sched_log: str | bytes | None = None)
 def extract_kernel_version(com1: str | bytes) -> str | None:
     """The token after ``Linux version `` on the first line that has it (an empty string
     when nothing but whitespace, or a second ``Linux version ``, follows it)."""
-    needle = "Linux version "
+    needle = KERNEL_VERSION_NEEDLE
     for line in rust_lines(_text(com1)):
         if needle in line:
             rest = line.split(needle)[1]

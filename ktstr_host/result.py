@@ -19,6 +19,7 @@ from typing import Any
 
 from ktstr_proto.channels import BULK, COM1, COM2
 from ktstr_proto.schemas import AssertResult, to_jsonable
+from ktstr_proto.serial import exit_kind_name
 
 
 class Status(StrEnum):
@@ -159,6 +160,10 @@ class RunResult:
     sched_ext_dump: str | None = None
     dump_complete: bool = False
     dump_exit_reason: str | None = None
+    dump_exit_kind: int | None = None
+    """``N`` of the dump's ``triggered exit kind N:`` header."""
+    dump_trigger: str | None = None
+    """What asked for a debug dump that is no exit (``SysRq-D``)."""
     bug_summary: str | None = None
     kernel_panic: str | None = None
     kernel_version: str | None = None
@@ -266,6 +271,8 @@ class RunResult:
             "sched_ext_dump": self.sched_ext_dump,
             "dump_complete": self.dump_complete,
             "dump_exit_reason": self.dump_exit_reason,
+            "dump_exit_kind": self.dump_exit_kind,
+            "dump_trigger": self.dump_trigger,
             "bug_summary": self.bug_summary,
             "kernel_panic": self.kernel_panic,
             "kernel_version": self.kernel_version,
@@ -334,6 +341,9 @@ class RunResult:
             )
         kv("kernel panic", self.kernel_panic, "kernel_panic")
         kv("dump exit reason", self.dump_exit_reason, "sched_ext_dump")
+        if self.dump_exit_kind is not None:
+            kv("dump exit kind", exit_kind_name(self.dump_exit_kind), "sched_ext_dump")
+        kv("dump trigger", self.dump_trigger, "sched_ext_dump")
         kv("bug summary", self.bug_summary)
         kv("kernel version", self.kernel_version)
         if isinstance(self.test_result, AssertResult):

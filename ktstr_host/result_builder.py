@@ -21,6 +21,8 @@ from ktstr_proto.transcript import DIRECTIONS, Chunk, Mark, Transcript
 from .events import BulkEvent
 from .extractors import (
     extract_bug_summary,
+    extract_dump_exit_kind,
+    extract_dump_trigger,
     extract_exit_from_dump_trace,
     extract_kernel_version,
     extract_sched_ext_dump,
@@ -138,6 +140,8 @@ def _console(r: RunResult, com1_text: str, com2_text: str) -> None:
         r.initramfs_fatal = com2_text[at:].split("\n", 1)[0].rstrip("\r")
     r.sched_ext_dump = extract_sched_ext_dump(com1_text)
     r.dump_exit_reason = extract_exit_from_dump_trace(com1_text)
+    r.dump_exit_kind = extract_dump_exit_kind(com1_text)
+    r.dump_trigger = extract_dump_trigger(com1_text)
     if r.sched_ext_dump or r.sched_log:
         r.bug_summary = extract_bug_summary(r.sched_ext_dump or "", r.sched_log)
     r.kernel_version = extract_kernel_version(com1_text) or None

@@ -26,7 +26,11 @@ first one opens a dump (:class:`DumpStart`). A line containing an end marker
 it (:class:`DumpEnd`), with or without the dump prefix (trace bytes can be spliced into
 other output). A new dump header (``triggered exit kind`` / ``Debug dump triggered by``)
 in an open dump reports the open one as :class:`DumpUnterminated` and opens a new one;
-``close()`` reports a dump still open the same way.
+``close()`` reports a dump still open the same way. Kernels before 6.15 print no end line
+(:func:`ktstr_proto.serial.dump_has_end_line`): on them the next dump's header or the end
+of the stream is the dump's end (:class:`DumpEnd` with the pseudo marker ``next-dump`` or
+``end-of-stream``). The decoder knows the kernel from ``kernel_release`` or else from the
+first ``Linux version`` line of its own stream (a verbose boot).
 """
 
 from __future__ import annotations
@@ -43,9 +47,12 @@ from ktstr_proto.serial import (
     CAPTURE_TRIM,
     DEBUG_DUMP_ANCHOR,
     DUMP_END_MARKERS,
+    DUMP_END_OF_STREAM,
+    DUMP_NEXT_DUMP,
     EXIT_ANCHOR,
     KERNEL_PANIC_FALLBACK,
     KERNEL_PANIC_MARKERS,
+    KERNEL_VERSION_NEEDLE,
     PANIC_LATCH_TAIL,
     PANIC_PREFIX,
     SCHED_EXT_DUMP_MARKER,
@@ -53,7 +60,9 @@ from ktstr_proto.serial import (
     SerialChannel,
     check_channel,
     decode_lossy,
+    dump_has_end_line,
     parse_fatal_signal,
+    rust_split_whitespace,
     rust_trim,
     rust_trim_start,
 )
@@ -159,7 +168,8 @@ class DumpLine:
 @dataclass(frozen=True, slots=True)
 class DumpEnd:
     """The line at ``offset`` carried ``marker``; the dump began at ``start`` and had
-    ``lines`` dump lines."""
+    ``lines`` dump lines. On a kernel without a dump end line, ``marker`` is
+    ``next-dump`` (``offset``: the next header) or ``end-of-stream``."""
 
     offset: int
     index: int
@@ -248,6 +258,8 @@ class SerialDecoder:
     stays bounded by it plus the largest feed. With ``lines=False`` the decoder does not
     emit :class:`Line` events (only what lines mean) and skips empty lines without
     building an object for them: a flood of blank lines costs no memory per line.
+    ``kernel_release`` decides how a dump ends (see the module docstring); without it the
+    stream's ``Linux version`` line does.
     """
 
     def __init__(
@@ -260,6 +272,7 @@ class SerialDecoder:
         panic_latch: bool | None = None,
         dumps: bool | None = None,
         lines: bool = True,
+        kernel_release: str | None = None,
     ) -> None:
         self.channel = check_channel(channel)
         if capture_limit is not None and not PANIC_LATCH_TAIL <= capture_trim < capture_limit:
@@ -290,6 +303,8 @@ class SerialDecoder:
         self._panic = _IDLE
         self._dump: _OpenDump | None = None
         self._dump_count = 0
+        self._release = kernel_release
+        self._release_known = kernel_release is not None
         self._seq = 0
 
     # ---- public API -------------------------------------------------------------------
@@ -308,6 +323,11 @@ class SerialDecoder:
     def window_start(self) -> int:
         """Where upstream's capture buffer starts now (0 until it first overflows)."""
         return self._window
+
+    @property
+    def kernel_release(self) -> str | None:
+        """The release the decoder goes by: given, or read from the stream."""
+        return self._release
 
     @property
     def kernel_panic(self) -> KernelPanic | None:
@@ -345,12 +365,7 @@ class SerialDecoder:
         if self._dump is not None:
             d = self._dump
             self._dump = None
-            self._emit(
-                out,
-                self._off,
-                _RANK_LINE,
-                DumpUnterminated(self._off, d.index, d.start, d.lines, "end-of-stream"),
-            )
+            self._emit(out, self._off, _RANK_LINE, self._dump_left_open(d, self._off, True))
         return [k[3] for k in out]
 
     # ---- line splitting ---------------------------------------------------------------
@@ -436,6 +451,10 @@ class SerialDecoder:
     def _classify(self, line: Line) -> list[SerialEvent]:
         text = line.text
         events: list[SerialEvent] = []
+        if not self._release_known and KERNEL_VERSION_NEEDLE in text:
+            self._release_known = True
+            tokens = rust_split_whitespace(text.split(KERNEL_VERSION_NEEDLE)[1])
+            self._release = tokens[0] if tokens else None
         if self._dumps_on:
             if SCHED_EXT_DUMP_MARKER in text:
                 self._panic = _IDLE
@@ -493,9 +512,7 @@ class SerialDecoder:
             and dump.lines
             and (EXIT_ANCHOR in body or body.startswith(DEBUG_DUMP_ANCHOR))
         ):
-            events.append(
-                DumpUnterminated(line.offset, dump.index, dump.start, dump.lines, "superseded")
-            )
+            events.append(self._dump_left_open(dump, line.offset, False))
             dump = None
         if dump is None:
             dump = self._dump = _OpenDump(self._dump_count, line.offset)
@@ -504,6 +521,18 @@ class SerialDecoder:
         dump.lines += 1
         events.append(DumpLine(line.offset, dump.index, parse_trace_cpu(text), body))
         self._maybe_end_dump(line, events)
+
+    def _dump_left_open(
+        self, dump: _OpenDump, at: int, end_of_stream: bool
+    ) -> DumpEnd | DumpUnterminated:
+        """A dump that no end marker closed, at the next header or the stream's end."""
+        if not dump_has_end_line(self._release):
+            marker = DUMP_END_OF_STREAM if end_of_stream else DUMP_NEXT_DUMP
+            return DumpEnd(at, dump.index, marker, dump.start, dump.lines)
+        reason: Literal["superseded", "end-of-stream"] = (
+            "end-of-stream" if end_of_stream else "superseded"
+        )
+        return DumpUnterminated(at, dump.index, dump.start, dump.lines, reason)
 
     def _maybe_end_dump(self, line: Line, events: list[SerialEvent]) -> None:
         dump = self._dump

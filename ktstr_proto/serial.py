@@ -449,6 +449,29 @@ SCAN_TAIL_KEEP = 32
 TRACE_PIPE_READ = 4096
 EXIT_ANCHOR = "triggered exit kind"
 DEBUG_DUMP_ANCHOR = "Debug dump triggered by"
+KERNEL_VERSION_NEEDLE = "Linux version "
+"""The kernel's boot banner; the token after it is the release (``extract_kernel_version``)."""
+EVENT_COUNTERS_SINCE = (6, 15)
+"""First release whose dump ends with the ``Event counters`` section. Earlier dumps (6.12,
+checked on a real one) end after the CPU states with no end line at all, so neither
+end marker ever reaches ``trace_pipe`` (``~~~~ TRUNCATED ~~~~`` is written into the exit
+buffer only, never through the tracepoint). The counters came with 6.15's event-counter
+infrastructure; 6.13 and 6.14 were not checked here."""
+DUMP_END_OF_STREAM = "end-of-stream"
+DUMP_NEXT_DUMP = "next-dump"
+"""Pseudo end markers of a dump on a kernel without an end line (:func:`dump_has_end_line`):
+the stream ended, or the next dump's header arrived."""
+
+_RELEASE_RE = re.compile(r"(\d+)\.(\d+)")
+
+
+def dump_has_end_line(kernel_release: str | None) -> bool:
+    """Whether this kernel's dumps end with a line the host can see (the last event
+    counter). True for unknown or unparsable releases: the fact sheets' kernel."""
+    m = _RELEASE_RE.match(kernel_release or "")
+    if m is None:
+        return True
+    return (int(m.group(1)), int(m.group(2))) >= EVENT_COUNTERS_SINCE
 
 
 class ExitKind(IntEnum):
@@ -526,6 +549,29 @@ def exit_dump_header(comm: str, pid: int, kind: int) -> str:
     return f"{comm}[{pid}] {EXIT_ANCHOR} {kind}:"
 
 
+_EXIT_HEADER_RE = re.compile(
+    r"(?P<comm>.*)\[(?P<pid>\d{1,10})\] " + EXIT_ANCHOR + r" (?P<kind>\d{1,10}):"
+)
+
+
+def parse_exit_dump_header(body: str) -> tuple[str, int, int] | None:
+    """``(comm, pid, kind)`` of an :func:`exit_dump_header` line, None for any other
+    text. On 6.12 ``comm[pid]`` is the task the exit's irq_work interrupted (the dump
+    runs from irq_work), not necessarily the scheduler or the failing task."""
+    m = _EXIT_HEADER_RE.fullmatch(body)
+    if m is None:
+        return None
+    return m.group("comm"), int(m.group("pid")), int(m.group("kind"))
+
+
+def exit_kind_name(kind: int) -> str:
+    """``1025 (ERROR_BPF)``; the bare number for a kind this enum does not know."""
+    try:
+        return f"{kind} ({ExitKind(kind).name})"
+    except ValueError:
+        return str(kind)
+
+
 def exit_dump_reason(reason: str, msg: str) -> str:
     """Second body line: two spaces, reason, message in parentheses."""
     return f"  {reason} ({msg})"
@@ -538,6 +584,29 @@ def debug_dump_header(reason: str = "SysRq-D") -> str:
     form, not ``triggered exit kind 0:``, for kind NONE (upstream's own dump fixtures use
     it too: ``Debug dump triggered by ...``)."""
     return f"{DEBUG_DUMP_ANCHOR} {reason}"
+
+
+def cpu_state_block(
+    cpu: int,
+    *,
+    nr_run: int,
+    flags: int,
+    cpu_rel: int,
+    pnt_seq: int,
+    curr: tuple[str, int],
+    sched_class: str = "ext_sched_class",
+    ops_qseq: int | None = None,
+) -> list[str]:
+    """The lines ``scx_dump_state`` opens one CPU's state with: a blank line,
+    ``CPU %-4d: nr_run=%u flags=0x%x cpu_rel=%d pnt_seq=%lu`` and
+    ``          curr=COMM[PID] class=%ps`` (``curr`` is ``(comm, pid)``). 6.12 (checked on
+    real dumps) prints no ``ops_qseq``; ``ops_qseq=N`` adds ``ops_qseq=N `` before
+    ``pnt_seq`` as the scenarios' newer kernel does (not checked on a real kernel here).
+    Task blocks and the ``cpus_to_*`` lines follow in a real dump."""
+    qseq = "" if ops_qseq is None else f"ops_qseq={ops_qseq} "
+    head = f"CPU {cpu:<4d}: nr_run={nr_run} flags=0x{flags:x} cpu_rel={cpu_rel} "
+    head += f"{qseq}pnt_seq={pnt_seq}"
+    return ["", head, f"          curr={curr[0]}[{curr[1]}] class={sched_class}"]
 
 
 def event_counter_line(name: str, value: int) -> str:
@@ -556,6 +625,7 @@ def dump_body(
     cpu_states: Iterable[str] = (),
     events: Iterable[tuple[str, int]] | None = None,
     event_counters: bool = True,
+    ops_dump: Iterable[str] = (),
 ) -> list[str]:
     """Body lines of ``scx_dump_state`` in order. Kind 0 gives the debug header
     (``reason`` defaults to ``SysRq-D``); other kinds give header, reason line, blank
@@ -565,13 +635,19 @@ def dump_body(
 
     ``event_counters=False`` gives the layout of kernels before the event counters
     (6.12, checked on a real dump): the body ends after the CPU states, so it never
-    carries an end marker."""
+    carries an end marker. ``ops_dump`` lines (the scheduler's ``ops.dump()``, e.g.
+    scx_qmap's ``QMAP FIFO[0]:``) come after the header and backtrace, behind a blank
+    line, as the kernel prints them. Each CPU state should start with a blank line
+    (:func:`cpu_state_block`)."""
     if kind == ExitKind.NONE:
         lines = [debug_dump_header(reason if reason is not None else "SysRq-D")]
     else:
         why = reason if reason is not None else EXIT_REASONS.get(kind, "<UNKNOWN>")
         lines = [exit_dump_header(comm, pid, kind), exit_dump_reason(why, msg), "", "Backtrace:"]
         lines += [f"  {frame}" for frame in backtrace]
+    own = list(ops_dump)
+    if own:
+        lines += ["", *own]
     lines += ["", "CPU states", "----------", *cpu_states]
     if not event_counters:
         return lines

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from ktstr_host.extractors import (
     errno_name,
     extract_bug_summary,
+    extract_dump_exit_kind,
+    extract_dump_trigger,
     extract_exit_from_dump_trace,
     extract_kernel_version,
     extract_panic_message,
@@ -132,6 +134,37 @@ BODY_1B = "ktstr-1 [001] 0.511: sched_ext_dump:   second_error returned -EBUSY\n
 )
 def test_extract_exit_from_dump_trace(text: str, expected: str | None) -> None:
     assert extract_exit_from_dump_trace(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (DUMP_13_3, 1025),
+        ("k-11 [000] d.h.. 10.8: sched_ext_dump: kworker/u4:0[11] triggered exit kind 1026:", 1026),
+        ("x: sched_ext_dump: a b[7] triggered exit kind 64:\r\n", 64),  # comm with a space
+        ("x: sched_ext_dump:   scx_bpf_error (s[1] triggered exit kind 5:)\n", None),
+        ("s[1] triggered exit kind 1025:\n", None),  # not a dump line
+        ("x: sched_ext_dump: s[1] triggered exit kind -1:\n", None),
+        ("x: sched_ext_dump: Debug dump triggered by SysRq-D\n", None),
+    ],
+)
+def test_extract_dump_exit_kind(text: str, expected: int | None) -> None:
+    assert extract_dump_exit_kind(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sh-93 [000] d..1. 5.1: sched_ext_dump: Debug dump triggered by SysRq-D\r\n", "SysRq-D"),
+        ("a: sched_ext_dump: x\nb: sched_ext_dump:  Debug dump triggered by  why \n", "why"),
+        ("a: sched_ext_dump: Debug dump triggered by \n", None),  # nothing after it
+        ("Debug dump triggered by SysRq-D\n", None),  # not a dump line
+        ("a: sched_ext_dump: x[1] triggered exit kind 1025:\n", None),  # an exit dump
+        ("a: sched_ext_dump: CPU 0 Debug dump triggered by X\n", None),  # not the body start
+    ],
+)
+def test_extract_dump_trigger(text: str, expected: str | None) -> None:
+    assert extract_dump_trigger(text) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""Golden fixtures: synthetic and QEMU-recorded transcripts, their run results, and
-record -> replay (through pyserial) -> report round trips."""
+"""Golden fixtures: synthetic, QEMU-recorded and real-sched_ext-kernel transcripts, their
+run results, and record -> replay (through pyserial) -> report round trips."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from ktstr_proto.transcript import DIRECTIONS, Chunk, Header, Mark, Transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
-TRANSCRIPTS = sorted((FIXTURES / "synthetic").glob("*.jsonl")) + sorted(
-    (FIXTURES / "qemu").glob("*.jsonl")
-)
+TRANSCRIPTS = [
+    path
+    for folder in ("synthetic", "qemu", "scx-kernel")
+    for path in sorted((FIXTURES / folder).glob("*.jsonl"))
+]
 IDS = [f"{p.parent.name}/{p.stem}" for p in TRANSCRIPTS]
 
 

@@ -65,7 +65,7 @@ def test_init_writes_capital_d_to_sysrq_trigger() -> None:
     assert "echo D >/proc/sysrq-trigger" in init  # lower-case d is another SysRq action
     assert "wait_wake d1 " in init
     error = render_scx_init(SCX_RUNS["scheduler-error"])
-    assert "/scheduler -e 20000 " in error
+    assert "/scheduler -e 2000 " in error
     assert "sysrq-trigger" not in error
 
 

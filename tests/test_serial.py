@@ -277,6 +277,49 @@ def test_trace_line_layout_matches_13_3() -> None:
     assert wide == "               c-12345678 [1234] d..1. 123456.000001: sched_ext_dump: x"
 
 
+@pytest.mark.parametrize(
+    ("body", "parsed"),
+    [
+        ("scx_simple[231] triggered exit kind 1025:", ("scx_simple", 231, 1025)),
+        ("kworker/u4:0[11] triggered exit kind 1026:", ("kworker/u4:0", 11, 1026)),
+        ("a[b][3] triggered exit kind 64:", ("a[b]", 3, 64)),
+        ("x[1] triggered exit kind 1025: trailing", None),
+        ("x[] triggered exit kind 1025:", None),
+        ("Debug dump triggered by SysRq-D", None),
+    ],
+)
+def test_parse_exit_dump_header(body: str, parsed: tuple[str, int, int] | None) -> None:
+    assert s.parse_exit_dump_header(body) == parsed
+
+
+def test_cpu_state_block_612_and_newer_layouts() -> None:
+    # 6.12.117, copied from a real SysRq-D dump (fixtures/scx-kernel/sysrq-dump.jsonl)
+    assert s.cpu_state_block(0, nr_run=5, flags=0x1, cpu_rel=0, pnt_seq=4, curr=("init", 1)) == [
+        "",
+        "CPU 0   : nr_run=5 flags=0x1 cpu_rel=0 pnt_seq=4",
+        "          curr=init[1] class=ext_sched_class",
+    ]
+    newer = s.cpu_state_block(
+        12345, nr_run=0, flags=0x1F, cpu_rel=1, pnt_seq=9, curr=("a", 2), ops_qseq=7
+    )
+    assert newer[1] == "CPU 12345: nr_run=0 flags=0x1f cpu_rel=1 ops_qseq=7 pnt_seq=9"
+
+
+def test_dump_body_ops_dump_follows_the_backtrace() -> None:
+    body = s.dump_body(1025, comm="c", pid=1, msg="m", backtrace=["f+0x1/0x2"], ops_dump=["X"])
+    assert body[:8] == ["c[1] triggered exit kind 1025:", "  scx_bpf_error (m)", "",
+                        "Backtrace:", "  f+0x1/0x2", "", "X", ""]  # fmt: skip
+    assert s.dump_body(0, ops_dump=["Y"], event_counters=False) == [
+        "Debug dump triggered by SysRq-D", "", "Y", "", "CPU states", "----------"
+    ]  # fmt: skip
+
+
+def test_exit_kind_name() -> None:
+    assert s.exit_kind_name(1025) == "1025 (ERROR_BPF)"
+    assert s.exit_kind_name(1026) == "1026 (ERROR_STALL)"
+    assert s.exit_kind_name(7) == "7"
+
+
 def test_dump_body_shapes() -> None:
     body = s.dump_body(1026, comm="w", pid=7, msg="m", backtrace=["f+0x1/0x2"], events=[])
     assert body == [
@@ -422,6 +465,56 @@ def test_dump_unterminated_superseded_and_spliced_end() -> None:
     assert semantic[6] == DumpEnd(o_end, 1, "SCX_EV_SUB_BYPASS_DISPATCH", o_sysrq, 1)
     assert semantic[7] == DumpStart(o_last, 2)
     assert semantic[9] == DumpUnterminated(len(data), 2, o_last, 1, "end-of-stream")
+
+
+SYSRQ_612 = "              sh-71      [001] d..1.    21.000000: sched_ext_dump: Debug dump triggered by SysRq-D\n"  # fmt: skip  # noqa: E501
+CPU_612 = "              sh-71      [001] d..1.    21.000001: sched_ext_dump: CPU 1   : nr_run=1 flags=0x0 cpu_rel=0 pnt_seq=12\n"  # fmt: skip  # noqa: E501
+
+
+@pytest.mark.parametrize(
+    ("release", "has_end_line"),
+    [
+        ("6.12.117", False),
+        ("6.14.0-rc3+", False),
+        ("6.15.0", True),
+        ("7.0.0", True),
+        ("5.10", False),
+        (None, True),  # unknown: the fact sheets' kernel
+        ("garbage", True),
+    ],
+)
+def test_dump_has_end_line(release: str | None, has_end_line: bool) -> None:
+    assert s.dump_has_end_line(release) is has_end_line
+
+
+def test_612_dump_ends_at_next_dump_and_end_of_stream() -> None:
+    """6.12 prints no end line: the next header and the stream's end close a dump."""
+    data = (SYSRQ_612 + CPU_612 + SYSRQ_612 + CPU_612).encode()
+    second = len(SYSRQ_612) + len(CPU_612)
+    semantic = decode_serial(data, SerialDecoder("com1", kernel_release="6.12.117"))
+    ends = [e for e in semantic if isinstance(e, DumpEnd | DumpUnterminated)]
+    assert ends == [
+        DumpEnd(second, 0, "next-dump", 0, 2),
+        DumpEnd(len(data), 1, "end-of-stream", second, 2),
+    ]
+    # The same bytes from a kernel with event counters stay unterminated.
+    newer = decode_serial(data, SerialDecoder("com1", kernel_release="6.16.0"))
+    assert [e for e in newer if isinstance(e, DumpEnd)] == []
+
+
+def test_decoder_reads_the_release_from_a_verbose_boot() -> None:
+    banner = "[    0.000000] Linux version 6.12.117 (root@host) (clang) #1 SMP\r\n"
+    dec = SerialDecoder("com1")
+    events = decode_serial((banner + SYSRQ_612).encode(), dec)
+    assert dec.kernel_release == "6.12.117"
+    assert events[-1] == DumpEnd(len(banner) + len(SYSRQ_612), 0, "end-of-stream", len(banner), 1)
+    # Only the first banner counts; without one the release stays unknown.
+    dec2 = SerialDecoder("com1")
+    decode_serial((SYSRQ_612 + "Linux version 6.12.0\n").encode(), dec2)
+    assert dec2.kernel_release == "6.12.0"
+    dec3 = SerialDecoder("com1")
+    assert isinstance(decode_serial(SYSRQ_612.encode(), dec3)[-1], DumpUnterminated)
+    assert dec3.kernel_release is None
 
 
 def test_truncated_marker_ends_dump_and_end_marker_without_dump_is_plain() -> None:

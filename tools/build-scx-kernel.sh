@@ -13,6 +13,10 @@
 # NET is needed for BPF_PROG_TYPE_SOCKET_FILTER, which libbpf's global-data probe loads:
 # without it libbpf skips creating .rodata/.data/.bss and the load fails with
 # "fd 4 is not pointing to valid bpf_map".
+# ACPI: without it the kernel finds the CPUs in SeaBIOS's MP table, which listed only
+# CPU 0 under "-smp 2" here; QEMU's own ACPI MADT lists them all.
+# KALLSYMS_ALL lets the dump's "class=%ps" name the sched_class (a data symbol), as on
+# distribution kernels.
 set -euo pipefail
 
 CACHE=${1:-/work/cache/scx-kernel}
@@ -52,6 +56,7 @@ CONFIG_TTY=y
 CONFIG_SERIAL_8250=y
 CONFIG_SERIAL_8250_CONSOLE=y
 CONFIG_PCI=y
+CONFIG_ACPI=y
 CONFIG_VIRTIO_MENU=y
 CONFIG_VIRTIO=y
 CONFIG_VIRTIO_PCI=y
@@ -89,6 +94,7 @@ CONFIG_FAIR_GROUP_SCHED=y
 CONFIG_SCHED_CLASS_EXT=y
 CONFIG_MODULES=n
 CONFIG_KALLSYMS=y
+CONFIG_KALLSYMS_ALL=y
 CONFIG_STACKTRACE=y
 FRAG
     (cd "$SRC" && make ARCH=x86_64 KCONFIG_ALLCONFIG="$frag" allnoconfig >/dev/null \
