@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import cast
 
 from typing_extensions import Buffer
 
@@ -23,6 +24,7 @@ from ktstr_proto.tags import from_wire
 
 from .events import BulkEvent, Dropped, DropReason, Frame
 from .forward_scan import ForwardScanner
+from .gc_pause import PAUSE_THRESHOLD, gc_paused
 
 _unpack = struct.Struct("<IIII").unpack_from
 _new = tuple.__new__
@@ -121,15 +123,11 @@ class BulkDecoder:
         out: list[BulkEvent] = []
         if not blob:
             return out
-        start = self._fed
-        self._fed += len(blob)
-        if self._scanner is not None:
-            self._feed_scan(blob, out)
-        elif self._buf:
-            self._feed_pending(blob, start, out)
+        if len(blob) >= PAUSE_THRESHOLD:
+            with gc_paused():
+                self._feed_blob(blob, out)
         else:
-            self._feed_fresh(blob, 0, start, out)
-        self._check_residual(out)
+            self._feed_blob(blob, out)
         return out
 
     def take_residual(self) -> bytes:
@@ -150,6 +148,17 @@ class BulkDecoder:
         return out
 
     # ---- internals -------------------------------------------------------------------
+
+    def _feed_blob(self, blob: bytes, out: list[BulkEvent]) -> None:
+        start = self._fed
+        self._fed += len(blob)
+        if self._scanner is not None:
+            self._feed_scan(blob, out)
+        elif self._buf:
+            self._feed_pending(blob, start, out)
+        else:
+            self._feed_fresh(blob, 0, start, out)
+        self._check_residual(out)
 
     def _reset_buffer(self, new_offset: int) -> None:
         self._buf = bytearray()
@@ -387,9 +396,15 @@ def scan_tlv_stream(
     prof = get_profile(profile)
     blob = _as_bytes(data)
     check = crc if crc is not None else crc32
+    if len(blob) >= PAUSE_THRESHOLD:
+        with gc_paused():
+            return _scan_blob(blob, prof.cap, check)
+    return _scan_blob(blob, prof.cap, check)
+
+
+def _scan_blob(blob: bytes, cap: int, check: Crc32) -> list[BulkEvent]:
     mv = memoryview(blob).toreadonly()
     end = len(blob)
-    cap = prof.cap
     out: list[BulkEvent] = []
     pos = 0
     while pos + HEADER_SIZE <= end:
@@ -419,4 +434,7 @@ def parse_tlv_stream(
     data: Buffer, profile: str | Profile | None = None, *, crc: Crc32 | None = None
 ) -> list[Frame]:
     """One-shot parse of a whole buffer into frames (bulk.md section 6.1)."""
-    return [e for e in scan_tlv_stream(data, profile, crc=crc) if isinstance(e, Frame)]
+    events = scan_tlv_stream(data, profile, crc=crc)
+    if events and isinstance(events[-1], Dropped):
+        del events[-1]  # only the last event can be a drop
+    return cast(list[Frame], events)
