@@ -406,19 +406,19 @@ def _scan_blob(blob: bytes, cap: int, check: Crc32) -> list[BulkEvent]:
     mv = memoryview(blob).toreadonly()
     end = len(blob)
     out: list[BulkEvent] = []
+    append = out.append
     pos = 0
-    while pos + HEADER_SIZE <= end:
-        hdr = _unpack(mv, pos)
-        msg_type, length, want, pad = hdr
-        stop = pos + HEADER_SIZE + length
-        if length > cap:
-            out.append(Dropped(pos, bytes(mv[pos:]), DropReason.OVERSIZED, msg_type, length))
+    last = end - HEADER_SIZE
+    while pos <= last:
+        msg_type, length, want, pad = _unpack(mv, pos)
+        body = pos + HEADER_SIZE
+        stop = body + length
+        if length > cap or stop > end:
+            reason = DropReason.OVERSIZED if length > cap else DropReason.TRUNCATED
+            append(Dropped(pos, bytes(mv[pos:]), reason, msg_type, length))
             return out
-        if stop > end:
-            out.append(Dropped(pos, bytes(mv[pos:]), DropReason.TRUNCATED, msg_type, length))
-            return out
-        payload = mv[pos + HEADER_SIZE : stop]
-        out.append(
+        payload = mv[body:stop]
+        append(
             _new(
                 Frame,
                 (pos, msg_type, from_wire(msg_type), payload, check(payload) == want, pad, want),
@@ -426,7 +426,7 @@ def _scan_blob(blob: bytes, cap: int, check: Crc32) -> list[BulkEvent]:
         )
         pos = stop
     if pos < end:
-        out.append(Dropped(pos, bytes(mv[pos:]), DropReason.TRUNCATED))
+        append(Dropped(pos, bytes(mv[pos:]), DropReason.TRUNCATED))
     return out
 
 

@@ -512,11 +512,23 @@ class SerialDecoder:
         out.extend(map(_short_line, bounds, ends, raws, texts, flags))
 
     def _one_line(self, blob: bytes, a: int, lf: int, base: int, out: list[SerialEvent]) -> None:
-        """The whole line ``blob[a:lf]`` (the pending line is empty), the slow way."""
-        self._start = base + a
-        if lf > a:
+        """The whole line ``blob[a:lf]`` (the pending line is empty), classified."""
+        end = base + lf + 1
+        if lf - a > self._max_line:  # overlong: through the partial-line path
+            self._start = base + a
             self._append(blob, a, lf, base, out)
-        self._finish_line(base + lf, out)
+            self._finish_line(base + lf, out)
+            return
+        crlf = lf > a and blob[lf - 1] == _CR
+        raw = blob[a : lf - 1] if crlf else blob[a:lf]
+        if raw or self._lines_on:
+            text = raw.decode("utf-8", "replace")
+            if self._lines_on:
+                out.append(_short_line(base + a, end, raw, text, crlf))
+            self._classify(base + a, text, out)
+        else:  # an empty line means nothing but the end of a panic block
+            self._panic = _IDLE
+        self._start = end
 
     def _append(self, blob: bytes, a: int, b: int, base: int, out: list[SerialEvent]) -> None:
         """Add content bytes ``blob[a:b]`` (no LF) to the current line."""
@@ -553,7 +565,7 @@ class SerialDecoder:
             )
             if self._lines_on:
                 out.append(line)
-            self._classify(line, out)
+            self._classify(line.offset, line.text, out)
         else:  # an empty line means nothing but the end of a panic block
             self._panic = _IDLE
         self._start = end
@@ -564,56 +576,56 @@ class SerialDecoder:
 
     # ---- what a line means ------------------------------------------------------------
 
-    def _classify(self, line: Line, events: list[SerialEvent]) -> None:
-        text = line.text
+    def _classify(self, offset: int, text: str, events: list[SerialEvent]) -> None:
+        """Events of the line starting at ``offset`` with (lossy) text ``text``."""
         if self._dumps_on:
             if SCHED_EXT_DUMP_MARKER in text:
                 self._panic = _IDLE
-                self._dump_line(line, events)
+                self._dump_line(offset, text, events)
                 return
             if self._dump is not None:
-                self._maybe_end_dump(line, events)
+                self._maybe_end_dump(offset, text, events)
         trimmed = rust_trim(text)
         if trimmed.startswith(PANIC_PREFIX):
-            events.append(PanicHead(line.offset, rust_trim_start(trimmed[len(PANIC_PREFIX) :])))
+            events.append(PanicHead(offset, rust_trim_start(trimmed[len(PANIC_PREFIX) :])))
             fault = parse_fatal_signal(trimmed)
             if fault is not None:
-                events.append(FatalSignal(line.offset, fault[0], fault[1]))
+                events.append(FatalSignal(offset, fault[0], fault[1]))
                 self._panic = _IDLE
             else:
                 self._panic = _MESSAGE
         elif self._panic != _IDLE:
-            self._panic_block_line(line, trimmed, events)
+            self._panic_block_line(offset, text, trimmed, events)
 
-    def _panic_block_line(self, line: Line, trimmed: str, events: list[SerialEvent]) -> None:
-        text = line.text
+    def _panic_block_line(
+        self, offset: int, text: str, trimmed: str, events: list[SerialEvent]
+    ) -> None:
         if not trimmed:
             self._panic = _IDLE
             return
         if trimmed in _PLACEHOLDERS:
-            events.append(BacktraceLine(line.offset, text, "placeholder", trimmed))
+            events.append(BacktraceLine(offset, text, "placeholder", trimmed))
             self._panic = _IDLE
             return
         m = _FRAME_RE.match(text)
         if m is not None:
-            events.append(BacktraceLine(line.offset, text, "frame", m.group(2), int(m.group(1))))
+            events.append(BacktraceLine(offset, text, "frame", m.group(2), int(m.group(1))))
             self._panic = _FRAMES
             return
         if self._panic == _MESSAGE:
-            events.append(PanicMessageLine(line.offset, text))
+            events.append(PanicMessageLine(offset, text))
             return
         m = _LOCATION_RE.match(text)
         if m is not None:
-            events.append(BacktraceLine(line.offset, text, "location", m.group(1)))
+            events.append(BacktraceLine(offset, text, "location", m.group(1)))
             return
         m = _INLINE_RE.match(text)
         if m is not None:
-            events.append(BacktraceLine(line.offset, text, "inline", m.group(1)))
+            events.append(BacktraceLine(offset, text, "inline", m.group(1)))
             return
         self._panic = _IDLE
 
-    def _dump_line(self, line: Line, events: list[SerialEvent]) -> None:
-        text = line.text
+    def _dump_line(self, offset: int, text: str, events: list[SerialEvent]) -> None:
         body = text[text.index(SCHED_EXT_DUMP_MARKER) + len(SCHED_EXT_DUMP_MARKER) :]
         body = body.removeprefix(" ")
         dump = self._dump
@@ -623,23 +635,23 @@ class SerialDecoder:
             and (EXIT_ANCHOR in body or body.startswith(DEBUG_DUMP_ANCHOR))
         ):
             events.append(
-                DumpUnterminated(line.offset, dump.index, dump.start, dump.lines, "superseded")
+                DumpUnterminated(offset, dump.index, dump.start, dump.lines, "superseded")
             )
             dump = None
         if dump is None:
-            dump = self._dump = _OpenDump(self._dump_count, line.offset)
+            dump = self._dump = _OpenDump(self._dump_count, offset)
             self._dump_count += 1
-            events.append(DumpStart(line.offset, dump.index))
+            events.append(DumpStart(offset, dump.index))
         dump.lines += 1
-        events.append(DumpLine(line.offset, dump.index, parse_trace_cpu(text), body))
-        self._maybe_end_dump(line, events)
+        events.append(DumpLine(offset, dump.index, parse_trace_cpu(text), body))
+        self._maybe_end_dump(offset, text, events)
 
-    def _maybe_end_dump(self, line: Line, events: list[SerialEvent]) -> None:
+    def _maybe_end_dump(self, offset: int, text: str, events: list[SerialEvent]) -> None:
         dump = self._dump
         assert dump is not None
         for marker in DUMP_END_MARKERS:
-            if marker in line.text:
-                events.append(DumpEnd(line.offset, dump.index, marker, dump.start, dump.lines))
+            if marker in text:
+                events.append(DumpEnd(offset, dump.index, marker, dump.start, dump.lines))
                 self._dump = None
                 return
 
