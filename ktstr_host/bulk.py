@@ -437,4 +437,4 @@ def parse_tlv_stream(
     events = scan_tlv_stream(data, profile, crc=crc)
     if events and isinstance(events[-1], Dropped):
         del events[-1]  # only the last event can be a drop
-    return cast(list[Frame], events)
+    return cast("list[Frame]", events)  # a string: no object that could start a collection
