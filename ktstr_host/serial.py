@@ -558,16 +558,15 @@ class SerialDecoder:
         crlf = terminated and self._last_cr
         content = self._plen - (1 if crlf else 0)
         end = lf + 1 if lf is not None else self._off
-        if content or self._lines_on or lf is None:
-            raw = bytes(self._buf[: min(content, self._max_line)])
-            line = Line(
-                self._start, end, raw, decode_lossy(raw), terminated, crlf, content > self._max_line
+        raw = bytes(self._buf[: min(content, self._max_line)])
+        if self._lines_on:
+            text = decode_lossy(raw)
+            out.append(
+                Line(self._start, end, raw, text, terminated, crlf, content > self._max_line)
             )
-            if self._lines_on:
-                out.append(line)
-            self._classify(line.offset, line.text, out)
-        else:  # an empty line means nothing but the end of a panic block
-            self._panic = _IDLE
+            self._classify(self._start, text, out)
+        elif self._panic != _IDLE or any(m in raw for m in self._markers):
+            self._classify(self._start, decode_lossy(raw), out)
         self._start = end
         self._buf = bytearray()
         self._plen = 0
