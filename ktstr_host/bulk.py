@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import cast
 
 from typing_extensions import Buffer
 
@@ -23,6 +24,7 @@ from ktstr_proto.tags import from_wire
 
 from .events import BulkEvent, Dropped, DropReason, Frame
 from .forward_scan import ForwardScanner
+from .gc_pause import PAUSE_THRESHOLD, gc_paused
 
 _unpack = struct.Struct("<IIII").unpack_from
 _new = tuple.__new__
@@ -121,15 +123,11 @@ class BulkDecoder:
         out: list[BulkEvent] = []
         if not blob:
             return out
-        start = self._fed
-        self._fed += len(blob)
-        if self._scanner is not None:
-            self._feed_scan(blob, out)
-        elif self._buf:
-            self._feed_pending(blob, start, out)
+        if len(blob) >= PAUSE_THRESHOLD:
+            with gc_paused():
+                self._feed_blob(blob, out)
         else:
-            self._feed_fresh(blob, 0, start, out)
-        self._check_residual(out)
+            self._feed_blob(blob, out)
         return out
 
     def take_residual(self) -> bytes:
@@ -150,6 +148,17 @@ class BulkDecoder:
         return out
 
     # ---- internals -------------------------------------------------------------------
+
+    def _feed_blob(self, blob: bytes, out: list[BulkEvent]) -> None:
+        start = self._fed
+        self._fed += len(blob)
+        if self._scanner is not None:
+            self._feed_scan(blob, out)
+        elif self._buf:
+            self._feed_pending(blob, start, out)
+        else:
+            self._feed_fresh(blob, 0, start, out)
+        self._check_residual(out)
 
     def _reset_buffer(self, new_offset: int) -> None:
         self._buf = bytearray()
@@ -387,23 +396,29 @@ def scan_tlv_stream(
     prof = get_profile(profile)
     blob = _as_bytes(data)
     check = crc if crc is not None else crc32
+    if len(blob) >= PAUSE_THRESHOLD:
+        with gc_paused():
+            return _scan_blob(blob, prof.cap, check)
+    return _scan_blob(blob, prof.cap, check)
+
+
+def _scan_blob(blob: bytes, cap: int, check: Crc32) -> list[BulkEvent]:
     mv = memoryview(blob).toreadonly()
     end = len(blob)
-    cap = prof.cap
     out: list[BulkEvent] = []
+    append = out.append
     pos = 0
-    while pos + HEADER_SIZE <= end:
-        hdr = _unpack(mv, pos)
-        msg_type, length, want, pad = hdr
-        stop = pos + HEADER_SIZE + length
-        if length > cap:
-            out.append(Dropped(pos, bytes(mv[pos:]), DropReason.OVERSIZED, msg_type, length))
+    last = end - HEADER_SIZE
+    while pos <= last:
+        msg_type, length, want, pad = _unpack(mv, pos)
+        body = pos + HEADER_SIZE
+        stop = body + length
+        if length > cap or stop > end:
+            reason = DropReason.OVERSIZED if length > cap else DropReason.TRUNCATED
+            append(Dropped(pos, bytes(mv[pos:]), reason, msg_type, length))
             return out
-        if stop > end:
-            out.append(Dropped(pos, bytes(mv[pos:]), DropReason.TRUNCATED, msg_type, length))
-            return out
-        payload = mv[pos + HEADER_SIZE : stop]
-        out.append(
+        payload = mv[body:stop]
+        append(
             _new(
                 Frame,
                 (pos, msg_type, from_wire(msg_type), payload, check(payload) == want, pad, want),
@@ -411,7 +426,7 @@ def scan_tlv_stream(
         )
         pos = stop
     if pos < end:
-        out.append(Dropped(pos, bytes(mv[pos:]), DropReason.TRUNCATED))
+        append(Dropped(pos, bytes(mv[pos:]), DropReason.TRUNCATED))
     return out
 
 
@@ -419,4 +434,7 @@ def parse_tlv_stream(
     data: Buffer, profile: str | Profile | None = None, *, crc: Crc32 | None = None
 ) -> list[Frame]:
     """One-shot parse of a whole buffer into frames (bulk.md section 6.1)."""
-    return [e for e in scan_tlv_stream(data, profile, crc=crc) if isinstance(e, Frame)]
+    events = scan_tlv_stream(data, profile, crc=crc)
+    if events and isinstance(events[-1], Dropped):
+        del events[-1]  # only the last event can be a drop
+    return cast("list[Frame]", events)  # a string: no object that could start a collection

@@ -15,7 +15,8 @@ Input layouts (first bytes, then the subject):
   profiles, on ``pattern`` repeated to ``size`` (0: just past the cap), fed in 64 KiB
   reads; no reference model (too slow at this size), a time budget per input instead.
 * ``serial``: ``[options][plan][cuts...] stream``; ``options`` picks the channel, the
-  capture model, ``max_line`` and the panic latch.
+  capture model, ``max_line``, the panic latch and ``lines`` (bit 7 set: off); the
+  events must equal those of the reference decoder (``serial_reference``).
 * ``payloads``: ``[decoder] payload``; ``decoder`` indexes :data:`PAYLOAD_DECODERS`.
 * ``transcript``: ``[options] file``; option bit 0 selects a small ``max_line``; a
   transcript that reads is also played into a RunSession (its result must build).
@@ -82,6 +83,7 @@ from ..serial import (
 from ..session import RunSession
 from ..transcript_io import TranscriptReader, write_transcript
 from .reference import ReferenceAssembler, reference_parse
+from .serial_reference import ReferenceSerialDecoder
 
 
 class OracleError(AssertionError):
@@ -370,6 +372,7 @@ def serial_options(options: int) -> dict[str, Any]:
         "capture_trim": trim,
         "max_line": SERIAL_MAX_LINES[(options >> 2) & 3],
         "panic_latch": bool(options & 0x10) if options & 0x20 else None,
+        "lines": not options & 0x80,
     }
 
 
@@ -377,13 +380,31 @@ def encode_serial_input(options: int, stream: bytes, cuts: Sequence[int] = ()) -
     return bytes([options & 0xFF]) + encode_plan(cuts) + stream
 
 
-def _serial(kw: dict[str, Any]) -> SerialDecoder:
-    return SerialDecoder(
+MODEL_KERNEL = "6.15"
+"""The reference decoder predates kernel-aware dump ends: it models a kernel whose dumps
+end with a line (6.15+), so the fast decoder is compared with that release given."""
+
+
+def _serial(
+    kw: dict[str, Any], cls: type[SerialDecoder | ReferenceSerialDecoder] = SerialDecoder
+) -> SerialDecoder | ReferenceSerialDecoder:
+    if cls is SerialDecoder:
+        return SerialDecoder(
+            kw["channel"],
+            capture_limit=kw["capture_limit"],
+            capture_trim=kw["capture_trim"],
+            max_line=kw["max_line"],
+            panic_latch=kw["panic_latch"],
+            lines=kw.get("lines", True),
+            kernel_release=MODEL_KERNEL,
+        )
+    return ReferenceSerialDecoder(
         kw["channel"],
         capture_limit=kw["capture_limit"],
         capture_trim=kw["capture_trim"],
         max_line=kw["max_line"],
         panic_latch=kw["panic_latch"],
+        lines=kw.get("lines", True),
     )
 
 
@@ -401,7 +422,34 @@ def check_serial(kw: dict[str, Any], stream: bytes, reads: Sequence[bytes]) -> l
     whole = _serial(kw)
     once = whole.feed(stream) + whole.close()
     _check(once == events, "split changed the serial events")
+    model = _serial(kw, ReferenceSerialDecoder)
+    modelled = [e for chunk in reads for e in model.feed(chunk)] + model.close()
+    _check(modelled == events, "events differ from the reference decoder's")
+    if kw.get("lines", True):
+        _check_lines(kw, stream, events)
+    else:
+        _check(not any(isinstance(e, Line) for e in events), "Line events with lines=False")
+    if kw["capture_limit"] is not None:
+        start = 0
+        while len(stream) - start > kw["capture_limit"]:
+            start = start + kw["capture_limit"] + 1 - kw["capture_trim"]
+        _check(d.window_start == start, f"capture window {d.window_start} != {start}")
+        trims = [e for e in events if isinstance(e, CaptureTruncated)]
+        _check(not trims or trims[-1].window_start == start, "last trim != capture window")
+    panics = [e for e in events if isinstance(e, KernelPanic)]
+    _check(len(panics) <= 1, "kernel panic latched twice")
+    latch = kw["panic_latch"] if kw["panic_latch"] is not None else kw["channel"] == "com1"
+    want = naive_panic_latch(stream) if latch else None
+    _check(panics == ([] if want is None else [want]), f"panic latch {panics} != {want}")
+    opened = sum(isinstance(e, DumpStart) for e in events)
+    closed = sum(isinstance(e, DumpEnd | DumpUnterminated) for e in events)
+    _check(opened == closed, f"{opened} dumps opened, {closed} closed")
+    return events
 
+
+def _check_lines(kw: dict[str, Any], stream: bytes, events: list[SerialEvent]) -> None:
+    """The Line events tile the stream and say what Rust's ``lines()`` says."""
+    max_line = kw["max_line"]
     lines = [e for e in events if isinstance(e, Line)]
     pos = 0
     for line in lines:
@@ -420,22 +468,6 @@ def check_serial(kw: dict[str, Any], stream: bytes, reads: Sequence[bytes]) -> l
     if max_line >= len(stream):
         texts = [line.text for line in lines]
         _check(texts == rust_lines(decode_lossy(stream)), "lines differ from Rust's lines()")
-    if kw["capture_limit"] is not None:
-        start = 0
-        while len(stream) - start > kw["capture_limit"]:
-            start = start + kw["capture_limit"] + 1 - kw["capture_trim"]
-        _check(d.window_start == start, f"capture window {d.window_start} != {start}")
-        trims = [e for e in events if isinstance(e, CaptureTruncated)]
-        _check(not trims or trims[-1].window_start == start, "last trim != capture window")
-    panics = [e for e in events if isinstance(e, KernelPanic)]
-    _check(len(panics) <= 1, "kernel panic latched twice")
-    latch = kw["panic_latch"] if kw["panic_latch"] is not None else kw["channel"] == "com1"
-    want = naive_panic_latch(stream) if latch else None
-    _check(panics == ([] if want is None else [want]), f"panic latch {panics} != {want}")
-    opened = sum(isinstance(e, DumpStart) for e in events)
-    closed = sum(isinstance(e, DumpEnd | DumpUnterminated) for e in events)
-    _check(opened == closed, f"{opened} dumps opened, {closed} closed")
-    return events
 
 
 _LATCH_MARKERS = tuple(m.encode() for m in KERNEL_PANIC_MARKERS)
