@@ -19,7 +19,7 @@ sh, with the helpers of :func:`ktstr_guest.initramfs.init_prelude`) does, in ord
    stall); the monitor sends its log and SCDX with its exit status (upstream's host then
    kills the VM; here the guest lets COM1 drain for a few seconds and powers off).
 
-The kernel has no ACPI, so "power off" is ``reboot -f`` (ktstr's guest reboots too).
+"Power off" is ``reboot -f`` (ktstr's guest reboots too; QEMU runs with ``-no-reboot``).
 
 Frames whose content is known in advance are built here with :class:`GuestBulkWriter`;
 frames known only at run time (scheduler log, stdout, SCDX) are built by the shell
@@ -244,7 +244,7 @@ def render_scx_init(run: ScxRun) -> str:
     lines = [
         init_prelude(),
         SEND_FRAME,
-        "# no ACPI in this kernel: power off is a reset, which QEMU's -no-reboot ends on",
+        "# power off is a reset (as ktstr's guest does), which QEMU's -no-reboot ends on",
         "poweroff() { reboot -f; }",
         "mount -t tracefs tracefs /sys/kernel/tracing || fatal 'cannot mount tracefs'",
         f'BULK="$(wait_port {PORT_NAMES[BULK]})" || fatal "no bulk port"',

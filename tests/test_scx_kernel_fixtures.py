@@ -2,9 +2,9 @@
 
 The recordings come from Debian's linux-source-6.12 (6.12.117) built by
 ``tools/build-scx-kernel.sh``, with the tree's own scx_simple and scx_qmap, under QEMU
-TCG (``fixtures/make_fixtures.py --record-scx``). Nothing is built here. Every expected
-value below was copied by hand from the COM1 text the kernel printed (read with
-``ktstr-host export --raw`` or the transcript's com1 chunks), not produced by the decoders.
+TCG with 2 vCPUs (``fixtures/make_fixtures.py --record-scx``). Nothing is built here.
+Every expected value below was copied by hand from the COM1 text the kernel printed (the
+transcript's com1 chunks), not produced by the decoders.
 """
 
 from __future__ import annotations
@@ -41,30 +41,30 @@ class Printed:
 
 PRINTED: dict[str, Printed] = {
     "sysrq-dump": Printed(
-        "            init-1       [000] d....     5.632277: sched_ext_dump: "
+        "            init-1       [000] d....     3.168640: sched_ext_dump: "
         "Debug dump triggered by SysRq-D",
-        62,
-        "CPU 0   : nr_run=5 flags=0x1 cpu_rel=0 pnt_seq=4",
+        50,
+        "CPU 0   : nr_run=2 flags=0x1 cpu_rel=0 pnt_seq=4",
         "          curr=init[1] class=ext_sched_class",
         'sched_ext: BPF scheduler "simple" disabled (unregistered from user space)',
     ),
     "scheduler-error": Printed(
-        "            init-1078    [000] d.h..     6.252336: sched_ext_dump: "
-        "init[1078] triggered exit kind 1025:",
-        86,
-        "CPU 0   : nr_run=4 flags=0x1 cpu_rel=0 pnt_seq=1",
-        "          curr=init[1078] class=ext_sched_class",
+        "            init-1021    [000] d.h..     7.006018: sched_ext_dump: "
+        "init[1021] triggered exit kind 1025:",
+        91,
+        "CPU 0   : nr_run=2 flags=0x1 cpu_rel=0 pnt_seq=8",
+        "          curr=init[1021] class=ext_sched_class",
         'sched_ext: BPF scheduler "qmap" disabled (scx_bpf_error)',
         "  scx_bpf_error (test triggering error)",
     ),
     "scheduler-stall": Printed(
-        "    kworker/u4:0-11      [000] d.h..    10.844847: sched_ext_dump: "
-        "kworker/u4:0[11] triggered exit kind 1026:",
-        84,
-        "CPU 0   : nr_run=5 flags=0x1 cpu_rel=0 pnt_seq=132",
-        "          curr=kworker/u4:0[11] class=ext_sched_class",
+        "    kworker/u9:1-29      [000] d.h..    13.158818: sched_ext_dump: "
+        "kworker/u9:1[29] triggered exit kind 1026:",
+        99,
+        "CPU 0   : nr_run=3 flags=0x1 cpu_rel=0 pnt_seq=94",
+        "          curr=kworker/u9:1[29] class=ext_sched_class",
         'sched_ext: BPF scheduler "qmap" disabled (runnable task stall)',
-        "  runnable task stall (init[246] failed to run for 7.480s)",
+        "  runnable task stall (init[274] failed to run for 7.432s)",
     ),
 }
 
@@ -154,7 +154,7 @@ def test_sysrq_dump_names_its_trigger_not_an_exit() -> None:
     ("name", "kind", "reason"),
     [
         ("scheduler-error", 1025, "scx_bpf_error (test triggering error)"),
-        ("scheduler-stall", 1026, "runnable task stall (init[246] failed to run for 7.480s)"),
+        ("scheduler-stall", 1026, "runnable task stall (init[274] failed to run for 7.432s)"),
     ],
 )
 def test_exit_dump_kind_and_reason(name: str, kind: int, reason: str) -> None:
@@ -179,12 +179,12 @@ def test_kernel_console_names_the_scheduler_exit(name: str) -> None:
 
 def test_exit_dump_header_is_the_interrupted_task() -> None:
     """6.12 dumps an error exit from irq_work: the header's ``comm[pid]`` and the trace
-    line's task are whatever task was running (``init[1078]``, a forked shell), not the
+    line's task are whatever task was running (``init[1021]``, a forked shell), not the
     scheduler; the watchdog's stall exit runs in a kworker."""
     error = _dump_bodies(_com1("scheduler-error"))[0]
     stall = _dump_bodies(_com1("scheduler-stall"))[0]
-    assert s.parse_exit_dump_header(error) == ("init", 1078, 1025)
-    assert s.parse_exit_dump_header(stall) == ("kworker/u4:0", 11, 1026)
+    assert s.parse_exit_dump_header(error) == ("init", 1021, 1025)
+    assert s.parse_exit_dump_header(stall) == ("kworker/u9:1", 29, 1026)
 
 
 def test_trace_line_layout_matches_the_real_kernel() -> None:
@@ -194,7 +194,7 @@ def test_trace_line_layout_matches_the_real_kernel() -> None:
         comm="init",
         pid=1,
         cpu=0,
-        ts_us=5_632_277,
+        ts_us=3_168_640,
         flags="d....",
     )
     assert made == PRINTED["sysrq-dump"].first_dump_line
@@ -214,7 +214,7 @@ def test_trace_line_layout_matches_the_real_kernel() -> None:
         (
             "scheduler-stall",
             [
-                "dump exit reason     runnable task stall (init[246] failed to run for 7.480s)",
+                "dump exit reason     runnable task stall (init[274] failed to run for 7.432s)",
                 "dump exit kind       1026 (ERROR_STALL)",
             ],
         ),
@@ -236,7 +236,7 @@ def test_fact_sheet_rebuilds_the_real_sysrq_dump_head() -> None:
     made = s.dump_body(
         s.ExitKind.NONE,
         cpu_states=s.cpu_state_block(
-            0, nr_run=5, flags=0x1, cpu_rel=0, pnt_seq=4, curr=("init", 1)
+            0, nr_run=2, flags=0x1, cpu_rel=0, pnt_seq=4, curr=("init", 1)
         ),
         event_counters=False,
     )
@@ -252,13 +252,47 @@ def test_fact_sheet_rebuilds_the_real_exit_dump_head() -> None:
     made = s.dump_body(
         s.ExitKind.ERROR_BPF,
         comm="init",
-        pid=1078,
+        pid=1021,
         msg="test triggering error",
         backtrace=[f.strip() for f in frames],
-        ops_dump=[f"QMAP FIFO[{i}]:" for i in range(5)],
+        ops_dump=[
+            "QMAP FIFO[0]:",
+            "QMAP FIFO[1]:",
+            "QMAP FIFO[2]: 247 248",
+            "QMAP FIFO[3]:",
+            "QMAP FIFO[4]:",
+        ],
         cpu_states=s.cpu_state_block(
-            0, nr_run=4, flags=0x1, cpu_rel=0, pnt_seq=1, curr=("init", 1078)
+            0, nr_run=2, flags=0x1, cpu_rel=0, pnt_seq=8, curr=("init", 1021)
         ),
         event_counters=False,
     )
     assert bodies[: len(made)] == made
+
+
+@pytest.mark.parametrize(
+    ("name", "block"),
+    [
+        (
+            "sysrq-dump",
+            s.cpu_state_block(1, nr_run=2, flags=0x1, cpu_rel=0, pnt_seq=7, curr=("init", 173)),
+        ),
+        (
+            "scheduler-stall",  # an idle CPU with runnable tasks: the idle class by name
+            s.cpu_state_block(
+                1,
+                nr_run=2,
+                flags=0x1,
+                cpu_rel=0,
+                pnt_seq=97,
+                curr=("swapper/1", 0),
+                sched_class="idle_sched_class",
+            ),
+        ),
+    ],
+)
+def test_second_cpu_block(name: str, block: list[str]) -> None:
+    """Both vCPUs are dumped (the kernel has ACPI, so it sees QEMU's two CPUs)."""
+    bodies = _dump_bodies(_com1(name))
+    at = bodies.index(block[1])
+    assert bodies[at - 1 : at + 2] == block
