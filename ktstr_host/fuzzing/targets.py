@@ -388,24 +388,16 @@ end with a line (6.15+), so the fast decoder is compared with that release given
 def _serial(
     kw: dict[str, Any], cls: type[SerialDecoder | ReferenceSerialDecoder] = SerialDecoder
 ) -> SerialDecoder | ReferenceSerialDecoder:
+    options: dict[str, Any] = {
+        "capture_limit": kw["capture_limit"],
+        "capture_trim": kw["capture_trim"],
+        "max_line": kw["max_line"],
+        "panic_latch": kw["panic_latch"],
+        "lines": kw.get("lines", True),
+    }
     if cls is SerialDecoder:
-        return SerialDecoder(
-            kw["channel"],
-            capture_limit=kw["capture_limit"],
-            capture_trim=kw["capture_trim"],
-            max_line=kw["max_line"],
-            panic_latch=kw["panic_latch"],
-            lines=kw.get("lines", True),
-            kernel_release=MODEL_KERNEL,
-        )
-    return ReferenceSerialDecoder(
-        kw["channel"],
-        capture_limit=kw["capture_limit"],
-        capture_trim=kw["capture_trim"],
-        max_line=kw["max_line"],
-        panic_latch=kw["panic_latch"],
-        lines=kw.get("lines", True),
-    )
+        return SerialDecoder(kw["channel"], kernel_release=MODEL_KERNEL, **options)
+    return ReferenceSerialDecoder(kw["channel"], **options)
 
 
 def check_serial(kw: dict[str, Any], stream: bytes, reads: Sequence[bytes]) -> list[SerialEvent]:
