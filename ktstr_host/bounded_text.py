@@ -118,31 +118,41 @@ class BoundedText:
 
 class CaptureWindow:
     """Upstream's serial capture buffer: once it holds more than ``cap`` bytes, the
-    oldest go so that ``trim`` remain (checked after every byte)."""
+    oldest go so that ``trim`` remain (checked after every byte).
 
-    __slots__ = ("_buf", "_cap", "_trim", "start")
+    The window's length depends only on how many bytes arrived, so the buffer keeps up
+    to ``2 x cap`` bytes and drops the old ones in large steps (no copy per append)."""
+
+    __slots__ = ("_buf", "_cap", "_total", "_trim")
 
     def __init__(self, cap: int = CAPTURE_CAP, trim: int = CAPTURE_TRIM) -> None:
         if not 0 < trim < cap:
             raise UsageError("need 0 < trim < cap")
         self._buf = bytearray()
         self._cap, self._trim = cap, trim
-        self.start = 0
-        """Stream offset of the window's first byte."""
+        self._total = 0
 
     def append(self, data: bytes | bytearray | memoryview) -> None:
         self._buf += data
-        if len(self._buf) > self._cap:
-            # every trim drops cap + 1 - trim bytes: skip whole periods at once
-            period = self._cap + 1 - self._trim
-            drop = len(self._buf) - self._cap
-            drop = -(-drop // period) * period
-            del self._buf[:drop]
-            self.start += drop
+        self._total += len(data)
+        if len(self._buf) > 2 * self._cap:
+            del self._buf[: len(self._buf) - self._length()]
+
+    def _length(self) -> int:
+        """Bytes in the window after ``_total`` bytes arrived."""
+        if self._total <= self._cap:
+            return self._total
+        period = self._cap + 1 - self._trim
+        return self._trim + (self._total - self._cap - 1) % period
+
+    @property
+    def start(self) -> int:
+        """Stream offset of the window's first byte."""
+        return self._total - self._length()
 
     @property
     def data(self) -> bytes:
-        return bytes(self._buf)
+        return bytes(self._buf[len(self._buf) - self._length() :])
 
     def text(self) -> str:
-        return decode_lossy(bytes(self._buf))
+        return decode_lossy(self.data)

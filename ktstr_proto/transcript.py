@@ -193,15 +193,32 @@ def _obj(line: str, lineno: int) -> dict[str, Any]:
         raise TranscriptError(f"invalid JSON ({exc})", lineno) from None
     if not isinstance(doc, dict):
         raise TranscriptError(f"expected a JSON object, got {type(doc).__name__}", lineno)
-    if "\\u" in line:  # only \u escapes can smuggle in lone surrogates
-        try:
-            json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise TranscriptError(
-                "a string holds a lone surrogate (not valid UTF-8); binary data belongs in 'b64'",
-                lineno,
-            ) from None
+    if _holds_lone_surrogate(doc):  # only \u escapes can smuggle one in
+        raise TranscriptError(
+            "a string holds a lone surrogate (not valid UTF-8); binary data belongs in 'b64'",
+            lineno,
+        )
     return doc
+
+
+def _holds_lone_surrogate(doc: Any) -> bool:
+    """Whether any key or string in a decoded JSON value is not encodable as UTF-8.
+    ASCII strings (the common case, a flag check in CPython) are skipped at once."""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _field(doc: dict[str, Any], key: str, typ: type | tuple[type, ...], lineno: int) -> Any:
