@@ -247,6 +247,7 @@ _LOCATION_RE = re.compile(r"\s+at (.*)\Z", re.S)
 _INLINE_RE = re.compile(r" {6}(\S.*)\Z", re.S)
 _PLACEHOLDERS = frozenset({"disabled backtrace", "unsupported backtrace"})
 _MARKER_BYTES = tuple(m.encode("ascii") for m in KERNEL_PANIC_MARKERS)
+_MARKER_REACH = max(map(len, _MARKER_BYTES)) - 1
 _SAMPLED_LONG_LINES = 4096
 """From this ``max_line`` on, overlong lines are found by probing every ``max_line + 1``
 bytes; below it, by a regex (probing would cost a Python step every few bytes)."""
@@ -706,7 +707,7 @@ class SerialDecoder:
         """Upstream checks the last 256 captured bytes after every byte; a marker line
         latches when its LF arrives within 256 bytes of the marker's start."""
         keep = PANIC_LATCH_TAIL - 1
-        if self._latched is None:
+        if self._latched is None and self._may_latch(blob):
             buf = self._tail + blob
             hit = self._first_latch_lf(buf, len(self._tail))
             if hit is not None:
@@ -715,6 +716,12 @@ class SerialDecoder:
             self._tail = blob[-keep:]
         else:
             self._tail = (self._tail + blob)[-keep:]
+
+    def _may_latch(self, blob: bytes) -> bool:
+        """A marker in ``blob``, in the tail or across the seam (cheaper than looking in
+        the tail and blob joined, which copies the feed)."""
+        seam = self._tail + blob[:_MARKER_REACH]
+        return any(m in blob or m in seam for m in _MARKER_BYTES)
 
     @staticmethod
     def _first_latch_lf(buf: bytes, fresh: int) -> int | None:
