@@ -263,20 +263,35 @@ def panic_steps() -> list[Step]:
     ]
 
 
+def _test_run(
+    w: GuestBulkWriter,
+    stdout: bytes,
+    result: AssertResult,
+    code: int,
+    *,
+    wprof: bytes | None = None,
+) -> GuestScript:
+    """A test run from boot to power-off: its payload prints ``stdout``, reports
+    ``result`` and exits with ``code``."""
+    return GuestScript(
+        (
+            *_boot(w),
+            *_payload_start(w),
+            Sleep(0.2),
+            *_payload_end(w, stdout),
+            *_finish(w, result, code, wprof=wprof),
+        )
+    )
+
+
 def normal_pass(profile: str = "ktstr-0.15") -> Scenario:
     w = GuestBulkWriter(profile)
-    steps: list[Step] = [
-        *_boot(w),
-        *_payload_start(w),
-        Sleep(0.2),
-        *_payload_end(w, b"workload: 8 workers, 412345 iterations\n"),
-        *_finish(w, pass_result(profile), 0),
-    ]
+    script = _test_run(w, b"workload: 8 workers, 412345 iterations\n", pass_result(profile), 0)
     return Scenario(
         "normal-pass",
         "a test that passes: every phase on the bulk port, silent consoles",
         profile,
-        GuestScript(tuple(steps)),
+        script,
         Expected("pass", verdict="Pass", exit_code=0, stdout_contains="412345 iterations"),
     )
 
@@ -286,18 +301,13 @@ WPROF_TRACE = bytes(range(256)) * 16  # stands in for a Perfetto protobuf
 
 def wprof_trace(profile: str = "ktstr-0.15") -> Scenario:
     w = GuestBulkWriter(profile)
-    steps: list[Step] = [
-        *_boot(w),
-        *_payload_start(w),
-        Sleep(0.2),
-        *_payload_end(w, b"workload: traced with wprof\n"),
-        *_finish(w, pass_result(profile), 0, wprof=WPROF_TRACE),
-    ]
+    stdout = b"workload: traced with wprof\n"
+    script = _test_run(w, stdout, pass_result(profile), 0, wprof=WPROF_TRACE)
     return Scenario(
         "wprof-trace",
         "a passing test that took a wprof trace: one WPRF frame after ScenarioPause",
         profile,
-        GuestScript(tuple(steps)),
+        script,
         Expected("pass", verdict="Pass", exit_code=0, wprof_frames=1),
     )
 
@@ -306,18 +316,12 @@ def fail_with_details(profile: str = "ktstr-0.15") -> Scenario:
     w = GuestBulkWriter(profile)
     detail = AssertDetail(DetailKind.STARVED, "worker 3 starved for 2100 ms", "Step[0]")
     result = AssertResult.fail(detail)
-    steps: list[Step] = [
-        *_boot(w),
-        *_payload_start(w),
-        Sleep(0.2),
-        *_payload_end(w, b"workload: worker 3 made no progress\n"),
-        *_finish(w, result, 1),
-    ]
+    script = _test_run(w, b"workload: worker 3 made no progress\n", result, 1)
     return Scenario(
         "fail-with-details",
         "the test's assertions fail: Fail verdict with a Starved detail",
         profile,
-        GuestScript(tuple(steps)),
+        script,
         Expected(
             "fail",
             verdict="Fail",
