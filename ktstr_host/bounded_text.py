@@ -127,7 +127,7 @@ class CaptureWindow:
 
     def __init__(self, cap: int = CAPTURE_CAP, trim: int = CAPTURE_TRIM) -> None:
         if not 0 < trim < cap:
-            raise UsageError("need 0 < trim < cap")
+            raise UsageError("need 0 < capture_trim < capture_limit")
         self._buf = bytearray()
         self._cap, self._trim = cap, trim
         self._total = 0

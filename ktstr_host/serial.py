@@ -76,6 +76,7 @@ from ktstr_proto.serial import (
     rust_trim_start,
 )
 
+from .bounded_text import CaptureWindow
 from .extractors import parse_trace_cpu
 from .gc_pause import PAUSE_THRESHOLD, gc_paused
 
@@ -778,10 +779,8 @@ def capture_window(
     data: bytes, *, capture_limit: int = CAPTURE_CAP, capture_trim: int = CAPTURE_TRIM
 ) -> tuple[int, bytes]:
     """What upstream's capture buffer holds after receiving ``data``: ``(start offset,
-    bytes)``. Decode with lossy UTF-8 to get ``VmResult.stderr``/``output``."""
-    if not 0 < capture_trim < capture_limit:
-        raise UsageError("need 0 < capture_trim < capture_limit")
-    start = 0
-    while len(data) - start > capture_limit:
-        start = start + capture_limit + 1 - capture_trim
-    return start, bytes(data[start:])
+    bytes)`` (:class:`~ktstr_host.bounded_text.CaptureWindow` fed all at once). Decode
+    with lossy UTF-8 to get ``VmResult.stderr``/``output``."""
+    window = CaptureWindow(capture_limit, capture_trim)
+    window.append(data)
+    return window.start, window.data
