@@ -45,12 +45,11 @@ class FirstPanicLine:
     """``extract_panic_message`` over a stream: the first line whose trimmed text starts
     with ``PANIC:``, and the offset of the part (frame) its line starts in."""
 
-    __slots__ = ("_carry", "_carry_at", "_carry_full", "found")
+    __slots__ = ("_carry", "_carry_at", "found")
 
     def __init__(self) -> None:
         self._carry = b""
         self._carry_at = 0
-        self._carry_full = False
         self.found: tuple[str, int] | None = None
 
     def feed(self, at: int, data: bytes) -> None:
@@ -74,14 +73,8 @@ class FirstPanicLine:
             start = nl + 1 if nl >= 0 else 0
         if start >= first_in_data:
             self._carry_at = at
-            self._carry_full = False
-        rest = buf[start:]
-        if len(rest) > LINE_LIMIT:
-            rest = rest[:LINE_LIMIT]  # the start decides; the message keeps its first MiB
-            self._carry_full = True
-        elif self._carry_full and start < first_in_data:
-            rest = self._carry
-        self._carry = rest
+        # the line's start decides; a longer line keeps its first LINE_LIMIT bytes
+        self._carry = buf[start : start + LINE_LIMIT]
 
     def _check(self, line: bytes, at: int) -> bool:
         if _PANIC not in line:

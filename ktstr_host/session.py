@@ -149,7 +149,8 @@ class RunSession:
             events = decoder.close()
             b.serial_events(ch, events)
             out += [SessionEvent(ch, "g2h", None, e) for e in events]
-        b.close_full(b.result()) if b.full is not None else None
+        if b.full is not None:
+            b.close_full(b.result())
         return out
 
     def result(self) -> RunResult:

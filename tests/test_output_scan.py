@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ktstr_host.bounded_text import BoundedText, CaptureWindow
 from ktstr_host.extractors import extract_panic_message
-from ktstr_host.output_scan import FirstPanicLine, SchedOutputScan
+from ktstr_host.output_scan import LINE_LIMIT, FirstPanicLine, SchedOutputScan
 from ktstr_host.result_builder import parse_sched_output
 from ktstr_host.serial import capture_window
 from ktstr_proto.serial import decode_lossy
@@ -96,3 +96,15 @@ def test_bounded_text_keeps_head_and_tail_and_counts_the_rest(parts: list[bytes]
     head, left_out, tail = text.parts()
     assert head + tail == (whole[:16] + whole[16:][-16:] if len(whole) > 32 else whole)
     assert len(head) + left_out + len(tail) == len(whole) == text.total
+
+
+def test_a_line_longer_than_the_limit_keeps_its_start() -> None:
+    """Memory stays bounded on a 3 MiB line: its first LINE_LIMIT bytes decide."""
+    scan = FirstPanicLine()
+    scan.feed(0, b"ok\nPANIC: huge ")
+    for i in range(48):
+        scan.feed(100 + i, b"z" * 65536)
+    assert scan.found is None and len(scan._carry) == LINE_LIMIT
+    scan.feed(200, b"\n")
+    assert scan.found is not None and scan.found[1] == 0
+    assert scan.found[0].startswith("huge zzz") and len(scan.found[0]) < LINE_LIMIT
