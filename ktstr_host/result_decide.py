@@ -41,16 +41,15 @@ def host_side(
     # A 0xD3 is the watchdog's soft deadline: it asks the guest to drain and keeps it
     # running. Only the hard deadline times a run out, and only the recorder knows it.
     if r.exec_exit_code is None and soft_deadline_at is not None:
-        at = soft_deadline_at
-        r.context.append(f"0xD3 soft-deadline wake byte @ hvc0 {at} (not a timeout)")
+        r.context.append(f"0xD3 soft-deadline wake byte @ hvc0 {soft_deadline_at} (not a timeout)")
     for index, m in enumerate(marks):
         if m.name == TIMEOUT_MARK or (m.name == VM_EXIT_MARK and m.data.get("timed_out")):
             r.timed_out = True
             r.cite("timed_out", "marks", index)
-        if m.name == VM_EXIT_MARK and isinstance(m.data.get("killed"), str):
-            r.host_killed = m.data["killed"]
         if m.name == VM_EXIT_MARK:
             r.vm_exit_recorded = True
+            if isinstance(m.data.get("killed"), str):
+                r.host_killed = m.data["killed"]
 
 
 def exit_code(r: RunResult) -> None:
