@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from unittest import mock
 
-from ktstr_host import bulk
-from ktstr_host.bulk import BulkDecoder, parse_tlv_stream
+from ktstr_host.decode import bulk
+from ktstr_host.decode.bulk import BulkDecoder, parse_tlv_stream
 from ktstr_proto.crc import BACKENDS, crc32
 from ktstr_proto.frame import HEADER_SIZE, Frame, build_frame
 from ktstr_proto.tags import MsgType

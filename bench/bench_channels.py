@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 
 from ktstr_guest import console
-from ktstr_host.serial import SerialDecoder
-from ktstr_host.transcript_io import TranscriptReader, write_transcript
+from ktstr_host.decode.serial import SerialDecoder
+from ktstr_host.transcripts.io import TranscriptReader, write_transcript
 from ktstr_proto.serial import ExitKind
 from ktstr_proto.transcript import Chunk, Header, Transcript
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ktstr_host.transcript_io import TranscriptWriter
+from ktstr_host.transcripts.io import TranscriptWriter
 from ktstr_proto.frame import build_header
 from ktstr_proto.tags import MsgType
 from ktstr_proto.transcript import Header

@@ -2,7 +2,7 @@
 
 Run: ``python bench/bench_html.py`` (needs Chromium). Builds a synthetic run of N frames
 (bulk frames of mixed tags, one chunk per 20 frames, plus COM1 lines), writes the page
-with ``ktstr_host.export_html``, opens it in headless Chromium and times a redraw zoomed
+with ``ktstr_host.export.html``, opens it in headless Chromium and times a redraw zoomed
 out (marks aggregated per pixel column) and zoomed in to 1/1000 of the run.
 """
 
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from ktstr_guest.bulk_writer import GuestBulkWriter
-from ktstr_host.export_html import render_html
-from ktstr_host.result_builder import build_run_result
+from ktstr_host.export.html import render_html
+from ktstr_host.session.result_builder import build_run_result
 from ktstr_proto.payloads import LifecyclePhase, Stimulus
 from ktstr_proto.transcript import Chunk, Event, Header, Transcript
 

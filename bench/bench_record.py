@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ktstr_host.replay import Replayer
+from ktstr_host.transcripts.replay import Replayer
 from ktstr_proto.transcript import STANDARD_CHANNELS, ChannelSpec, Chunk, Header, Transcript
 
 HERE = Path(__file__).parent

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from ktstr_guest.bulk_writer import GuestBulkWriter
-from ktstr_host.transcript_io import TranscriptWriter
+from ktstr_host.transcripts.io import TranscriptWriter
 from ktstr_proto.payloads import LifecyclePhase
 from ktstr_proto.schemas import AssertResult, encode_assert_result
 from ktstr_proto.transcript import Chunk, Header, Mark

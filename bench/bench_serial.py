@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 
 from ktstr_guest import console
+from ktstr_host.decode.serial import SerialDecoder
 from ktstr_host.fuzzing.serial_reference import ReferenceSerialDecoder
-from ktstr_host.serial import SerialDecoder
 from ktstr_proto.serial import ExitKind
 
 KiB = 1024

@@ -2,14 +2,9 @@
 
 from ktstr_proto.transcript import Chunk, Header, Mark, Transcript
 
-from .bulk import BulkDecoder, BulkStats, parse_tlv_stream, scan_tlv_stream
-from .events import Dropped, DropReason, Frame
-from .export_html import write_html
-from .recorder import Recorder, import_captures, open_port
-from .replay import Replayer, ReplayIncomplete, ReplayMismatch, ReplayReport
-from .result import Anomaly, RunResult, Status
-from .result_builder import build_run_result
-from .serial import (
+from .decode.bulk import BulkDecoder, BulkStats, parse_tlv_stream, scan_tlv_stream
+from .decode.events import Dropped, DropReason, Frame
+from .decode.serial import (
     BacktraceLine,
     CaptureTruncated,
     DumpEnd,
@@ -25,16 +20,21 @@ from .serial import (
     SerialDecoder,
     decode_serial,
 )
-from .session import RawData, RunSession, SessionEvent
-from .transcript_io import (
+from .export.html import write_html
+from .session.result import Anomaly, RunResult, Status
+from .session.result_builder import build_run_result
+from .session.run_session import RawData, RunSession, SessionEvent
+from .transcripts.io import (
     TranscriptReader,
     TranscriptWriter,
     read_transcript,
     save_transcript,
     write_transcript,
 )
-from .vm import VmConfig, run_vm
-from .vm_record import record_scenario
+from .transcripts.recorder import Recorder, import_captures, open_port
+from .transcripts.replay import Replayer, ReplayIncomplete, ReplayMismatch, ReplayReport
+from .vm.record import record_scenario
+from .vm.runner import VmConfig, run_vm
 
 __all__ = [
     "Anomaly",

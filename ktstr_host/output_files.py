@@ -23,6 +23,7 @@ from ktstr_proto.errors import UsageError
 __all__ = [
     "STDOUT",
     "OutputExistsError",
+    "PathLike",
     "atomic_output",
     "check_absent",
     "check_output",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 STDOUT = "-"
+
+PathLike = str | os.PathLike[str]
+"""A file system path as the library's functions take it."""
 
 
 class OutputExistsError(UsageError):

@@ -1,6 +1,6 @@
 """A package front door whose names are imported from their submodules on first use.
 
-``import ktstr_host.bulk`` runs ``ktstr_host/__init__.py``; if that imported every public
+``import ktstr_host.decode.bulk`` runs ``ktstr_host/__init__.py``; if that imported every public
 name, a sans-IO decoder would load pyserial and the QEMU runner. Instead each package lists
 its front door once, in its ``__init__.pyi`` stub (``from .bulk import BulkDecoder`` lines and
 ``__all__``): type checkers read the stub, and :func:`attach_stub` reads the same imports to

@@ -7,7 +7,7 @@ otherwise, so text channels stay diffable and any byte sequence round-trips.
 ``docs/transcript-format.md`` is the normative description.
 
 :class:`LineDecoder` validates a transcript line by line (strict: line numbers and what
-is wrong); file handling lives in ``ktstr_host.transcript_io``.
+is wrong); file handling lives in ``ktstr_host.transcripts.io``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How upstream's host decides pass or fail: its reason strings and host-side rules.
 
-Declared once here; ``ktstr_host.result_builder`` applies them (the rule table is
+Declared once here; ``ktstr_host.session.result_builder`` applies them (the rule table is
 ``docs/run-result.md``). Sources: ``evaluate_vm_result`` and its ``ERR_*`` constants in
 ``src/test_support/eval/mod.rs`` (bulk era, ktstr 0.10 and later) and
 ``src/test_support/eval.rs`` (ktstr 0.4.9, whose results travelled through SHM or COM2).

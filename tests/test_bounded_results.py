@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ktstr_guest.strategies import splits
-from ktstr_host.result import ANOMALY_SAMPLES, RunResult
-from ktstr_host.serial import Line, SerialDecoder
-from ktstr_host.transcript_io import TranscriptWriter
+from ktstr_host.decode.serial import Line, SerialDecoder
+from ktstr_host.session.result import ANOMALY_SAMPLES, RunResult
+from ktstr_host.transcripts.io import TranscriptWriter
 from ktstr_proto.frame import build_header
 from ktstr_proto.transcript import Header
 

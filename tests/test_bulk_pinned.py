@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ktstr_host.bulk import BulkDecoder, parse_tlv_stream, scan_tlv_stream
-from ktstr_host.events import Dropped, DropReason, Frame
+from ktstr_host.decode.bulk import BulkDecoder, parse_tlv_stream, scan_tlv_stream
+from ktstr_host.decode.events import Dropped, DropReason, Frame
 from ktstr_proto.frame import build_frame, build_header
 from ktstr_proto.profiles import get_profile
 from ktstr_proto.tags import MsgType as M

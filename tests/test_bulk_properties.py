@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from ktstr_guest.strategies import bulk_streams, splits, valid_frames
-from ktstr_host.bulk import BulkDecoder, parse_tlv_stream, scan_tlv_stream
-from ktstr_host.events import Dropped, Frame
+from ktstr_host.decode.bulk import BulkDecoder, parse_tlv_stream, scan_tlv_stream
+from ktstr_host.decode.events import Dropped, Frame
 from ktstr_host.fuzzing.reference import ReferenceAssembler, reference_parse
 from ktstr_proto import crc as crcmod
 from ktstr_proto.frame import build_header

@@ -8,8 +8,8 @@ from typing import get_args
 import pytest
 
 from ktstr_guest import initramfs
-from ktstr_host import vm
 from ktstr_host.cli import record
+from ktstr_host.vm import runner as vm
 from ktstr_proto import channels, serial
 from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import STANDARD_CHANNELS, ChannelSpec

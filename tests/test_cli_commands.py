@@ -13,7 +13,7 @@ import pytest
 
 from ktstr_guest.scenarios import get_scenario, synthetic_transcript
 from ktstr_host.cli import main
-from ktstr_host.transcript_io import read_transcript, write_transcript
+from ktstr_host.transcripts.io import read_transcript, write_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNTH = ROOT / "fixtures" / "synthetic"

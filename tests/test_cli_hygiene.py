@@ -13,8 +13,8 @@ import pytest
 from ktstr_guest.scenarios import get_scenario, synthetic_transcript
 from ktstr_host.cli import main
 from ktstr_host.cli.terminal import SafeTerminal, escape_controls
-from ktstr_host.transcript_io import write_transcript
-from ktstr_host.vm import VmConfig, run_vm
+from ktstr_host.transcripts.io import write_transcript
+from ktstr_host.vm.runner import VmConfig, run_vm
 from ktstr_proto.transcript import Header, Mark, Transcript
 
 CLI = [sys.executable, "-m", "ktstr_host.cli"]

@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 
 from ktstr_guest import console as c
 from ktstr_guest.console import ConsoleWrite
-from ktstr_host.extractors import (
+from ktstr_host.decode.extractors import (
     extract_bug_summary,
     extract_exit_from_dump_trace,
     extract_panic_message,
     extract_sched_ext_dump,
 )
-from ktstr_host.serial import (
+from ktstr_host.decode.serial import (
     DumpEnd,
     DumpLine,
     DumpStart,

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from ktstr_guest.scenarios import get_scenario, synthetic_transcript
 from ktstr_host.cli import main
-from ktstr_host.recorder import READ_SIZE, Recorder
-from ktstr_host.transcript_io import TranscriptReader, read_transcript, write_transcript
+from ktstr_host.transcripts.io import TranscriptReader, read_transcript, write_transcript
+from ktstr_host.transcripts.recorder import READ_SIZE, Recorder
 from ktstr_proto.transcript import Chunk, Header, TranscriptError
 
 

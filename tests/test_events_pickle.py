@@ -10,9 +10,9 @@ from multiprocessing.reduction import ForkingPickler
 from hypothesis import given
 
 from ktstr_guest.strategies import bulk_streams
-from ktstr_host.bulk import BulkDecoder, scan_tlv_stream
-from ktstr_host.events import Dropped, Frame
-from ktstr_host.serial import decode_serial
+from ktstr_host.decode.bulk import BulkDecoder, scan_tlv_stream
+from ktstr_host.decode.events import Dropped, Frame
+from ktstr_host.decode.serial import decode_serial
 from ktstr_proto.frame import build_frame
 from ktstr_proto.profiles import get_profile
 from ktstr_proto.tags import MsgType

@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ktstr_host.cli import main
-from ktstr_host.export_common import OutputExistsError
-from ktstr_host.export_pcapng import export_pcapng, write_pcapng
-from ktstr_host.export_raw import export_raw
-from ktstr_host.pcapng_read import PcapngError, read_pcapng
-from ktstr_host.transcript_io import Transcript, write_transcript
+from ktstr_host.export.common import OutputExistsError
+from ktstr_host.export.pcapng import export_pcapng, write_pcapng
+from ktstr_host.export.pcapng_read import PcapngError, read_pcapng
+from ktstr_host.export.raw import export_raw
+from ktstr_host.transcripts.io import Transcript, write_transcript
 from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import (
     DIRECTIONS,

@@ -1,4 +1,4 @@
-"""Host extractors (ktstr_host.extractors) against serial.md section 9.2 and 13.
+"""Host extractors (ktstr_host.decode.extractors) against serial.md section 9.2 and 13.
 
 Expected values are written by hand from the rules; cases marked "upstream" restate the
 behaviour pinned by upstream's own unit tests (output.rs at 237c19fef61e).
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktstr_host.extractors import (
+from ktstr_host.decode.extractors import (
     errno_name,
     extract_bug_summary,
     extract_dump_exit_kind,

@@ -14,8 +14,8 @@ import serial
 
 import ktstr_host  # noqa: F401  (registers ktstrreplay://)
 from ktstr_host.cli import main
-from ktstr_host.result_builder import build_run_result
-from ktstr_host.transcript_io import read_transcript
+from ktstr_host.session.result_builder import build_run_result
+from ktstr_host.transcripts.io import read_transcript
 from ktstr_proto.transcript import DIRECTIONS, Chunk, Header, Mark, Transcript
 
 ROOT = Path(__file__).resolve().parent.parent

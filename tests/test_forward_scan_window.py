@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ktstr_guest.strategies import splits, valid_frames
-from ktstr_host import forward_scan
-from ktstr_host.bulk import BulkDecoder
-from ktstr_host.events import Frame
-from ktstr_host.forward_scan import WindowCrc
+from ktstr_host.decode import forward_scan
+from ktstr_host.decode.bulk import BulkDecoder
+from ktstr_host.decode.events import Frame
+from ktstr_host.decode.forward_scan import WindowCrc
 from ktstr_host.fuzzing.reference import ReferenceAssembler
 from ktstr_proto import crc as crcmod
 from ktstr_proto.crc import crc32, crc32_shifter

@@ -32,9 +32,9 @@ from ktstr_guest.fuzz import (
     split_at,
 )
 from ktstr_guest.fuzz.serial import KERNEL_LINES, MARKERS, PANIC_SPLICES
-from ktstr_host.bulk import BulkDecoder, scan_tlv_stream
 from ktstr_host.cli import main
-from ktstr_host.events import Dropped, DropReason, Frame
+from ktstr_host.decode.bulk import BulkDecoder, scan_tlv_stream
+from ktstr_host.decode.events import Dropped, DropReason, Frame
 from ktstr_host.fuzzing import reference
 from ktstr_host.fuzzing.corpus import find_fixtures, load_corpus, seed_inputs, write_corpus
 from ktstr_host.fuzzing.differential import (
@@ -308,7 +308,7 @@ def test_every_transcript_kind_has_an_expectation() -> None:
 def _read(data: bytes, max_line: int = 4096) -> object:
     import io
 
-    from ktstr_host.transcript_io import TranscriptReader
+    from ktstr_host.transcripts.io import TranscriptReader
 
     with TranscriptReader(io.BufferedReader(io.BytesIO(data)), max_line=max_line) as r:
         return list(r)
@@ -495,8 +495,8 @@ def test_cli_runs_the_harness(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 LENIENT_DECODER = """
 import json, sys
-from ktstr_host.bulk import BulkDecoder
-from ktstr_host.describe import describe_event
+from ktstr_host.decode.bulk import BulkDecoder
+from ktstr_host.decode.describe import describe_event
 from ktstr_proto.profiles import get_profile
 
 profile = get_profile(sys.argv[1])

@@ -12,7 +12,7 @@ import io
 import pytest
 
 from ktstr_host.fuzzing.targets import fuzz_transcript
-from ktstr_host.transcript_io import read_transcript, write_transcript
+from ktstr_host.transcripts.io import read_transcript, write_transcript
 from ktstr_proto.transcript import Transcript, TranscriptError
 
 HEADER = b'{"format": "ktstr-transcript", "version": 1, "profile": "ktstr-0.15", "channels": {}}\n'

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ktstr_host.bulk import BulkDecoder, parse_tlv_stream, scan_tlv_stream
-from ktstr_host.gc_pause import PAUSE_THRESHOLD, gc_paused
-from ktstr_host.serial import SerialDecoder
+from ktstr_host.decode.bulk import BulkDecoder, parse_tlv_stream, scan_tlv_stream
+from ktstr_host.decode.gc_pause import PAUSE_THRESHOLD, gc_paused
+from ktstr_host.decode.serial import SerialDecoder
 from ktstr_proto.frame import build_frame
 from ktstr_proto.tags import MsgType
 

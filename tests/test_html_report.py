@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ktstr_host.export_html import render_html, timeline_data
-from ktstr_host.result_builder import build_run_result
-from ktstr_host.transcript_io import read_transcript
+from ktstr_host.export.html import render_html, timeline_data
+from ktstr_host.session.result_builder import build_run_result
+from ktstr_host.transcripts.io import read_transcript
 
 from .browser_support import Browser
 from .tshark_support import ktstr_host

@@ -7,7 +7,7 @@ Expected values written by hand from upstream's parser (likewhatevs/ktstr, the
 
 from __future__ import annotations
 
-from ktstr_host.kmsg import ScxExitEvent, parse_kmsg_window
+from ktstr_host.decode.kmsg import ScxExitEvent, parse_kmsg_window
 
 
 def test_anchor_name_and_parenthesised_reason() -> None:

@@ -7,11 +7,11 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ktstr_host.bounded_text import BoundedText, CaptureWindow
-from ktstr_host.extractors import extract_panic_message
-from ktstr_host.output_scan import LINE_LIMIT, FirstPanicLine, SchedOutputScan
-from ktstr_host.result_builder import parse_sched_output
-from ktstr_host.serial import capture_window
+from ktstr_host.decode.bounded_text import BoundedText, CaptureWindow
+from ktstr_host.decode.extractors import extract_panic_message
+from ktstr_host.decode.output_scan import LINE_LIMIT, FirstPanicLine, SchedOutputScan
+from ktstr_host.decode.serial import capture_window
+from ktstr_host.session.result_builder import parse_sched_output
 from ktstr_proto.serial import decode_lossy
 
 PIECES = st.sampled_from(

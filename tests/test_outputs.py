@@ -13,7 +13,7 @@ import pytest
 from ktstr_guest.scenarios import get_scenario, synthetic_transcript
 from ktstr_host.cli import main
 from ktstr_host.output_files import OutputExistsError, check_output, create_streaming
-from ktstr_host.transcript_io import read_transcript, write_transcript
+from ktstr_host.transcripts.io import read_transcript, write_transcript
 
 PREVIOUS = b"previous contents\n"
 

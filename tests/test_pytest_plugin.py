@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ktstr_guest.scenarios import get_scenario, synthetic_transcript
-from ktstr_host.transcript_io import read_transcript
+from ktstr_host.transcripts.io import read_transcript
 
 from . import vm_support
 

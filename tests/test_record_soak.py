@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ktstr_host.transcript_io import TranscriptReader
+from ktstr_host.transcripts.io import TranscriptReader
 from ktstr_proto.transcript import Chunk
 
 ROOT = Path(__file__).resolve().parent.parent

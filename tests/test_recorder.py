@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from ktstr_guest.bulk_writer import GuestBulkWriter
-from ktstr_host.bulk import BulkDecoder
-from ktstr_host.events import Frame
-from ktstr_host.recorder import Recorder, import_captures
-from ktstr_host.transcript_io import read_transcript
+from ktstr_host.decode.bulk import BulkDecoder
+from ktstr_host.decode.events import Frame
+from ktstr_host.transcripts.io import read_transcript
+from ktstr_host.transcripts.recorder import Recorder, import_captures
 from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import Chunk, Header
 

@@ -8,10 +8,10 @@ import pytest
 import serial
 
 import ktstr_host  # noqa: F401  (registers ktstrreplay://)
-from ktstr_host.replay import Replayer, ReplayIncomplete, ReplayMismatch
-from ktstr_host.transcript_io import Transcript, write_transcript
-from ktstr_host.urlhandler.protocol_ktstrreplay import Serial as ReplaySerial
-from ktstr_host.urlhandler.protocol_ktstrreplay import parse_url
+from ktstr_host.transcripts.io import Transcript, write_transcript
+from ktstr_host.transcripts.replay import Replayer, ReplayIncomplete, ReplayMismatch
+from ktstr_host.transcripts.urlhandler.protocol_ktstrreplay import Serial as ReplaySerial
+from ktstr_host.transcripts.urlhandler.protocol_ktstrreplay import parse_url
 from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import Chunk, Header, Mark
 

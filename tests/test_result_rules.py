@@ -7,8 +7,8 @@ import json
 import pytest
 
 from ktstr_guest.bulk_writer import GuestBulkWriter
-from ktstr_host.result import RunResult, Status
-from ktstr_host.result_builder import build_run_result
+from ktstr_host.session.result import RunResult, Status
+from ktstr_host.session.result_builder import build_run_result
 from ktstr_proto.frame import build_frame, build_header
 from ktstr_proto.payloads import LifecyclePhase
 from ktstr_proto.schemas import AssertResult, encode_assert_result

@@ -7,8 +7,8 @@ from dataclasses import fields
 import pytest
 
 from ktstr_guest.scenarios import SCENARIOS, Expected, Scenario, get_scenario, synthetic_transcript
-from ktstr_host.result import RunResult
-from ktstr_host.result_builder import build_run_result
+from ktstr_host.session.result import RunResult
+from ktstr_host.session.result_builder import build_run_result
 from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import Chunk
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from ktstr_host.cli import main
-from ktstr_host.extractors import parse_trace_cpu
-from ktstr_host.result import RunResult, Status
-from ktstr_host.result_builder import build_run_result
-from ktstr_host.serial import DumpEnd, DumpLine, DumpStart, DumpUnterminated, SerialDecoder
-from ktstr_host.transcript_io import read_transcript
+from ktstr_host.decode.extractors import parse_trace_cpu
+from ktstr_host.decode.serial import DumpEnd, DumpLine, DumpStart, DumpUnterminated, SerialDecoder
+from ktstr_host.session.result import RunResult, Status
+from ktstr_host.session.result_builder import build_run_result
+from ktstr_host.transcripts.io import read_transcript
 from ktstr_proto import serial as s
 
 SCX = Path(__file__).resolve().parent.parent / "fixtures" / "scx-kernel"

@@ -1,4 +1,4 @@
-"""Serial strings (ktstr_proto.serial) and the streaming decoder (ktstr_host.serial).
+"""Serial strings (ktstr_proto.serial) and the streaming decoder (ktstr_host.decode.serial).
 
 Expected values are copied from serial.md (sections cited) or derived by hand from its
 rules; offsets are sums of the lengths of the literal pieces.
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktstr_host.serial import (
+from ktstr_host.decode.serial import (
     BacktraceLine,
     CaptureTruncated,
     DumpEnd,

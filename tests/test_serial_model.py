@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from ktstr_guest import console
 from ktstr_guest.fuzz import Mutant, sample_serial_streams, serial_noise
+from ktstr_host.decode.serial import Line, SerialDecoder, SerialEvent
 from ktstr_host.fuzzing.serial_reference import ReferenceSerialDecoder
 from ktstr_host.fuzzing.targets import MODEL_KERNEL
-from ktstr_host.serial import Line, SerialDecoder, SerialEvent
 
 Options = dict[str, Any]
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from ktstr_guest.bulk_writer import GuestBulkWriter
-from ktstr_host.bounded_text import TEXT_HEAD, TEXT_TAIL
 from ktstr_host.cli import main
-from ktstr_host.events import Frame
-from ktstr_host.serial import DumpLine, DumpStart
-from ktstr_host.session import RawData, RunSession
-from ktstr_host.transcript_io import write_transcript
+from ktstr_host.decode.bounded_text import TEXT_HEAD, TEXT_TAIL
+from ktstr_host.decode.events import Frame
+from ktstr_host.decode.serial import DumpLine, DumpStart
+from ktstr_host.session.run_session import RawData, RunSession
+from ktstr_host.transcripts.io import write_transcript
 from ktstr_proto.errors import UsageError
 from ktstr_proto.payloads import LifecyclePhase
 from ktstr_proto.schemas import AssertResult, encode_assert_result

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktstr_host.transcript_io import (
+from ktstr_host.transcripts.io import (
     Transcript,
     TranscriptReader,
     TranscriptWriter,

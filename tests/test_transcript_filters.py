@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ktstr_host.hexdump import hexdump
-from ktstr_host.recorders import parse_live
-from ktstr_host.transcript_filters import drop_channels, redact, trim
+from ktstr_host.decode.hexdump import hexdump
+from ktstr_host.transcripts.filters import drop_channels, redact, trim
+from ktstr_host.transcripts.recorders import parse_live
 from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import Chunk, Header, Mark, Transcript
 

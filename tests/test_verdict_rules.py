@@ -19,9 +19,9 @@ from pathlib import Path
 
 from ktstr_guest.bulk_writer import GuestBulkWriter
 from ktstr_host.cli import main
-from ktstr_host.result import RunResult, Status
-from ktstr_host.result_builder import build_run_result
-from ktstr_host.transcript_io import write_transcript
+from ktstr_host.session.result import RunResult, Status
+from ktstr_host.session.result_builder import build_run_result
+from ktstr_host.transcripts.io import write_transcript
 from ktstr_proto.frame import build_frame
 from ktstr_proto.payloads import LifecyclePhase
 from ktstr_proto.schemas import (

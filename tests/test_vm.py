@@ -35,7 +35,7 @@ from ktstr_guest.initramfs import (
     render_init,
     resolve_modules,
 )
-from ktstr_host.vm import (
+from ktstr_host.vm.runner import (
     SIGNAL_VC_DUMP,
     GuestInitError,
     HostWake,

@@ -15,12 +15,12 @@ import pytest
 
 from ktstr_guest.initramfs import OnWake, Step, Write
 from ktstr_guest.scenarios import get_scenario, synthetic_transcript
-from ktstr_host.bulk import BulkDecoder
 from ktstr_host.cli import main
-from ktstr_host.events import Frame
-from ktstr_host.replay import Replayer
-from ktstr_host.result_builder import build_run_result
-from ktstr_host.vm_record import record_scenario
+from ktstr_host.decode.bulk import BulkDecoder
+from ktstr_host.decode.events import Frame
+from ktstr_host.session.result_builder import build_run_result
+from ktstr_host.transcripts.replay import Replayer
+from ktstr_host.vm.record import record_scenario
 from ktstr_proto.transcript import Chunk, Header, Transcript
 
 from . import vm_support

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ktstr_host.cli import main
-from ktstr_host.transcript_io import read_transcript
+from ktstr_host.transcripts.io import read_transcript
 
 from .vm_support import vm_env
 

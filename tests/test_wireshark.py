@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ktstr_host.transcript_io import write_transcript
-from ktstr_host.wireshark import DISSECTOR, PLUGIN_NAME
-from ktstr_host.wireshark.generate import render
+from ktstr_host.export.wireshark import DISSECTOR, PLUGIN_NAME
+from ktstr_host.export.wireshark.generate import render
+from ktstr_host.transcripts.io import write_transcript
 from ktstr_proto.frame import build_frame, build_header
 from ktstr_proto.tags import fourcc
 from ktstr_proto.transcript import Chunk, Header, Transcript
@@ -93,7 +93,7 @@ def split_every(data: bytes, n: int) -> list[bytes]:
 
 def test_shipped_dissector_is_up_to_date() -> None:
     assert DISSECTOR.read_text(encoding="utf-8") == render(), (
-        "ktstr.lua is stale: run python -m ktstr_host.wireshark.generate"
+        "ktstr.lua is stale: run python -m ktstr_host.export.wireshark.generate"
     )
 
 
@@ -259,7 +259,7 @@ def test_install_path_and_force(tmp_path: Path) -> None:
 def test_install_defaults_to_the_home_plugin_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ktstr_host.wireshark import install
+    from ktstr_host.export.wireshark import install
 
     monkeypatch.setenv("HOME", str(tmp_path))
     path = install()

@@ -14,8 +14,8 @@ from ktstr_guest.bulk_writer import (
     GuestBulkWriter,
     HostReplyWriter,
 )
-from ktstr_host.bulk import BulkDecoder
-from ktstr_host.events import Frame
+from ktstr_host.decode.bulk import BulkDecoder
+from ktstr_host.decode.events import Frame
 from ktstr_proto.errors import UsageError
 from ktstr_proto.payloads import (
     KernAddrs,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ktstr_host.wireshark import DISSECTOR
+from ktstr_host.export.wireshark import DISSECTOR
 
 SEP = "\x1f"  # between occurrences of one field (no tag label can hold it)
 

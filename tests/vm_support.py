@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ktstr_guest.initramfs import find_busybox
-from ktstr_host.vm import Kernel, find_kernel, find_qemu
+from ktstr_host.vm.runner import Kernel, find_kernel, find_qemu
 from ktstr_proto.errors import KtstrError
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ktstr_host.export_html import write_html  # noqa: E402
-from ktstr_host.export_pcapng import export_pcapng  # noqa: E402
-from ktstr_host.result_builder import build_run_result  # noqa: E402
-from ktstr_host.transcript_io import read_transcript  # noqa: E402
-from ktstr_host.wireshark import DISSECTOR  # noqa: E402
+from ktstr_host.export.html import write_html  # noqa: E402
+from ktstr_host.export.pcapng import export_pcapng  # noqa: E402
+from ktstr_host.export.wireshark import DISSECTOR  # noqa: E402
+from ktstr_host.session.result_builder import build_run_result  # noqa: E402
+from ktstr_host.transcripts.io import read_transcript  # noqa: E402
 from tests.browser_support import Browser  # noqa: E402
 
 FIXTURE = ROOT / "fixtures" / "qemu" / "scheduler-crash-with-dump.jsonl"

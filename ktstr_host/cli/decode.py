@@ -10,9 +10,9 @@ from typing import Any
 from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import get_profile, profile_names
 
-from ..bulk import BulkDecoder
-from ..describe import describe_event, format_event
-from ..transcript_io import GZIP_MAGIC
+from ..decode.bulk import BulkDecoder
+from ..decode.describe import describe_event, format_event
+from ..transcripts.io import GZIP_MAGIC
 from .inputs import open_input, read_chunks
 from .numbers import MAX_CHUNK, int_in
 

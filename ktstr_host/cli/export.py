@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import IO, Any
 
-from ..export_pcapng import export_pcapng
-from ..export_raw import export_raw
+from ..export.pcapng import export_pcapng
+from ..export.raw import export_raw
 from ..output_files import STDOUT, output_stream
-from ..transcript_io import PathLike
+from ..transcripts.io import PathLike
 
 
 def register(sub: Any) -> None:

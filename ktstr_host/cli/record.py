@@ -16,11 +16,11 @@ from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import get_profile, profile_names
 from ktstr_proto.transcript import Chunk, Header
 
-from ..live import LiveDecoder
 from ..output_files import STDOUT, check_output, create_streaming
-from ..recorder import Port, Recorder, import_captures, open_port
-from ..stop_signals import StopSignals
-from ..transcript_io import TranscriptWriter, save_transcript
+from ..session.live import LiveDecoder
+from ..transcripts.io import TranscriptWriter, save_transcript
+from ..transcripts.recorder import Port, Recorder, import_captures, open_port
+from ..transcripts.stop_signals import StopSignals
 from .numbers import seconds
 from .terminal import Ticker
 

@@ -10,8 +10,8 @@ from typing import Any
 from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import Mark
 
-from ..live import LiveDecoder
-from ..transcript_io import TranscriptReader, truncation_note
+from ..session.live import LiveDecoder
+from ..transcripts.io import TranscriptReader, truncation_note
 from .numbers import seconds
 
 

@@ -12,12 +12,12 @@ from ktstr_proto.errors import UsageError
 from ktstr_proto.profiles import Profile, get_profile, profile_names
 from ktstr_proto.transcript import Chunk, Direction
 
-from ..export_common import OutputExistsError
-from ..export_html import write_html
-from ..recorder import import_captures
-from ..run_input import CaptureFiles
-from ..session import RunSession
-from ..transcript_io import TranscriptReader, read_transcript, truncation_note
+from ..export.common import OutputExistsError
+from ..export.html import write_html
+from ..session.run_input import CaptureFiles
+from ..session.run_session import RunSession
+from ..transcripts.io import TranscriptReader, read_transcript, truncation_note
+from ..transcripts.recorder import import_captures
 
 
 def register(sub: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from ktstr_guest.scenarios import SCENARIOS, get_scenario, synthetic_transcript
 
 from ..output_files import STDOUT
-from ..transcript_io import save_transcript
+from ..transcripts.io import save_transcript
 
 
 def register(sub: Any) -> None:

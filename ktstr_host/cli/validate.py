@@ -9,7 +9,7 @@ from typing import Any
 from ktstr_proto.profiles import profile_names
 from ktstr_proto.transcript import Chunk
 
-from ..transcript_io import TranscriptReader, truncation_note
+from ..transcripts.io import TranscriptReader, truncation_note
 
 
 def register(sub: Any) -> None:

@@ -12,13 +12,13 @@ from ktstr_guest.scenarios import get_scenario
 from ktstr_proto.errors import UsageError
 from ktstr_proto.transcript import Chunk
 
-from ..live import LiveDecoder
 from ..output_files import check_output
-from ..result_builder import build_run_result
-from ..stop_signals import StopSignals
-from ..transcript_io import save_transcript
-from ..vm import Kernel, VmError, find_kernel
-from ..vm_record import record_scenario
+from ..session.live import LiveDecoder
+from ..session.result_builder import build_run_result
+from ..transcripts.io import save_transcript
+from ..transcripts.stop_signals import StopSignals
+from ..vm.record import record_scenario
+from ..vm.runner import Kernel, VmError, find_kernel
 from .numbers import seconds
 
 

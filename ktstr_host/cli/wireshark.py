@@ -8,8 +8,8 @@ from typing import Any
 
 from ktstr_proto.errors import UsageError
 
-from ..export_common import OutputExistsError
-from ..wireshark import DISSECTOR, install, plugin_dir
+from ..export.common import OutputExistsError
+from ..export.wireshark import DISSECTOR, install, plugin_dir
 
 
 def register(sub: Any) -> None:

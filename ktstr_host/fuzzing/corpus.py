@@ -50,7 +50,7 @@ from ktstr_proto.schemas import (
 )
 from ktstr_proto.tags import MsgType, tag_label
 
-from ..transcript_io import read_transcript
+from ..transcripts.io import read_transcript
 from .targets import (
     BUILTIN_BULK_PROFILES,
     FIXED_TAGS,

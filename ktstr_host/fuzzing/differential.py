@@ -21,8 +21,8 @@ from typing import Any
 from ktstr_guest.fuzz import Mutation, mutate_bulk, segments
 from ktstr_proto.profiles import Profile
 
-from ..bulk import BulkDecoder
-from ..describe import describe_event
+from ..decode.bulk import BulkDecoder
+from ..decode.describe import describe_event
 
 DEFAULT_CHUNK = 1 << 20
 """What ``ktstr-host decode`` feeds per read, and so what this side feeds too."""

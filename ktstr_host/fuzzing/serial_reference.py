@@ -1,4 +1,4 @@
-"""A straightforward serial decoder: the oracle for ``ktstr_host.serial.SerialDecoder``.
+"""A straightforward serial decoder: the oracle for ``ktstr_host.decode.serial.SerialDecoder``.
 
 This is the decoder as first written, before the bytes-level fast paths: it splits every
 line in Python, classifies every line and sorts the events by (byte, rank, sequence).
@@ -33,8 +33,8 @@ from ktstr_proto.serial import (
     rust_trim_start,
 )
 
-from ..extractors import parse_trace_cpu
-from ..serial import (
+from ..decode.extractors import parse_trace_cpu
+from ..decode.serial import (
     DEFAULT_MAX_LINE,
     BacktraceLine,
     CaptureTruncated,
@@ -74,7 +74,7 @@ class _OpenDump:
 
 class ReferenceSerialDecoder:
     """The serial decoder as first written (one Python step per line, events sorted by
-    key), kept as the model the optimised :class:`~ktstr_host.serial.SerialDecoder` must
+    key), kept as the model the optimised :class:`~ktstr_host.decode.serial.SerialDecoder` must
     match event for event.
 
     ``capture_limit``/``capture_trim`` model upstream's host buffer (``None`` turns the

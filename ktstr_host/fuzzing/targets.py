@@ -66,10 +66,10 @@ from ktstr_proto.serial import (
 from ktstr_proto.tags import MsgType, tag_label
 from ktstr_proto.transcript import Chunk, Transcript, TranscriptError, encode_event, encode_header
 
-from ..bulk import BulkDecoder, scan_tlv_stream
-from ..describe import describe_event
-from ..events import BulkEvent, Dropped, DropReason, Frame
-from ..serial import (
+from ..decode.bulk import BulkDecoder, scan_tlv_stream
+from ..decode.describe import describe_event
+from ..decode.events import BulkEvent, Dropped, DropReason, Frame
+from ..decode.serial import (
     DEFAULT_MAX_LINE,
     CaptureTruncated,
     DumpEnd,
@@ -80,8 +80,8 @@ from ..serial import (
     SerialDecoder,
     SerialEvent,
 )
-from ..session import RunSession
-from ..transcript_io import TranscriptReader, write_transcript
+from ..session.run_session import RunSession
+from ..transcripts.io import TranscriptReader, write_transcript
 from .reference import ReferenceAssembler, reference_parse
 from .serial_reference import ReferenceSerialDecoder
 
