@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import subprocess
@@ -14,7 +15,12 @@ from hypothesis import strategies as st
 
 from ktstr_guest.scenarios import get_scenario, synthetic_transcript
 from ktstr_host.cli import main
-from ktstr_host.transcripts.io import TranscriptReader, read_transcript, write_transcript
+from ktstr_host.transcripts.io import (
+    TranscriptReader,
+    TranscriptWriter,
+    read_transcript,
+    write_transcript,
+)
 from ktstr_host.transcripts.recorder import READ_SIZE, Recorder
 from ktstr_proto.transcript import Chunk, Header, TranscriptError
 
@@ -43,6 +49,69 @@ def test_a_cut_anywhere_reads_back_every_whole_line(cut: int) -> None:
         assert torn is None and got == expected
     else:  # the torn tail either still parses (cut just before the newline) or is reported
         assert (torn is None) == (len(got) == len(expected) + 1)
+
+
+def _gzip_recording() -> tuple[bytes, list[int]]:
+    """A recording written as ``record --out X.gz`` writes it (a sync-flushed gzip stream,
+    never closed: the recorder was killed), and the file's size after the header line and
+    after each event."""
+    transcript = synthetic_transcript(get_scenario("guest-panic"))
+    buf = io.BytesIO()
+    gz = gzip.GzipFile(fileobj=buf, mode="wb")
+    writer = TranscriptWriter(gz, transcript.header)  # type: ignore[arg-type]
+    sizes = [len(buf.getvalue())]  # the header line
+    for event in transcript.events:
+        writer.write(event)
+        sizes.append(len(buf.getvalue()))
+    return buf.getvalue(), sizes
+
+
+GZ_RECORDING, GZ_SIZES = _gzip_recording()
+GZ_EVENTS = list(TranscriptReader(io.BufferedReader(io.BytesIO(_recording()))))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=len(GZ_RECORDING)))
+def test_a_gzip_recording_cut_anywhere_keeps_every_event_that_reached_the_file(cut: int) -> None:
+    """Every event whose flush reached the file before the cut is read back, in order, and
+    the cut is reported as a truncation (the stream was never closed: no end marker)."""
+    data = GZ_RECORDING[:cut]
+    try:
+        with TranscriptReader(io.BufferedReader(io.BytesIO(data))) as reader:
+            got = list(reader)
+            torn = reader.truncated
+    except TranscriptError:  # only before the header line reached the file
+        assert cut < GZ_SIZES[0]
+        return
+    reached = sum(size <= cut for size in GZ_SIZES[1:])
+    assert got == GZ_EVENTS[: len(got)] and len(got) >= reached
+    assert torn is not None and "gzip stream ends before its end marker" in torn.reason
+
+
+def test_a_closed_gzip_recording_is_not_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "whole.jsonl.gz"
+    path.write_bytes(gzip.compress(_recording()))
+    with TranscriptReader(path) as reader:
+        assert list(reader) == GZ_EVENTS and reader.truncated is None
+
+
+def test_a_corrupt_gzip_recording_is_an_error_even_when_not_strict(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.jsonl.gz"
+    whole = bytearray(gzip.compress(_recording()))
+    whole[-8] ^= 0xFF  # the CRC-32 of the trailer: the data decompresses, the check fails
+    path.write_bytes(bytes(whole))
+    with pytest.raises(TranscriptError, match="compressed stream is corrupt"):
+        read_transcript(path)
+
+
+def test_strict_reader_raises_on_a_cut_gzip_recording(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(GZ_RECORDING)
+    with (
+        pytest.raises(TranscriptError, match="gzip stream ends before its end marker"),
+        TranscriptReader(path, strict=True) as reader,
+    ):
+        list(reader)
 
 
 def test_strict_reader_raises_on_a_torn_line(tmp_path: Path) -> None:

@@ -101,11 +101,6 @@ def run_record(args: argparse.Namespace) -> int:
     to_stdout = args.out == STDOUT
     if not to_stdout:
         check_output(args.out, args.force)
-    if str(args.out).endswith(".gz"):
-        sys.stderr.write(
-            "note: a .gz transcript cannot be read if the recorder is killed hard; "
-            "record to .jsonl and compress afterwards for crash safety\n"
-        )
     live = LiveDecoder(profile)
     shown = sys.stderr if to_stdout else sys.stdout
     header = Header(

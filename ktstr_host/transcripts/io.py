@@ -71,13 +71,18 @@ def _open_read(source: PathLike | IO[bytes]) -> tuple[IO[bytes], bool]:
     return raw, owned
 
 
+CUT_GZIP = "the gzip stream ends before its end marker"
+
+
 class TranscriptReader:
     """Streams the events of one transcript, validating every line.
 
     ``header`` is parsed on construction; iterate for events. Malformed input raises
     :class:`TranscriptError` naming the file and line. A final line without its newline
     that does not decode is what a recorder killed mid-write leaves: it ends the events
-    and is described in :attr:`truncated`, unless ``strict``, where it raises too.
+    and is described in :attr:`truncated`, unless ``strict``, where it raises too. A gzip
+    stream that ends before its end marker (a ``.gz`` recording killed mid-write) is
+    the same: every line before the cut is read, and the cut is :attr:`truncated`.
     """
 
     def __init__(
@@ -113,7 +118,15 @@ class TranscriptReader:
     def _next_line(self) -> bytes | None:
         try:
             raw = self._stream.readline(self._max_line + 1)
-        except (OSError, EOFError, zlib.error) as exc:
+        except EOFError:
+            # gzip's "ended before the end-of-stream marker": a compressed recording cut
+            # off (the writer sync-flushes every line, so every whole line before it read).
+            cut = TranscriptError(CUT_GZIP, self._lineno + 1)
+            if self._strict:
+                raise self._named(cut) from None
+            self.truncated = cut
+            return None
+        except (OSError, zlib.error) as exc:
             raise self._named(
                 TranscriptError(
                     f"compressed stream is corrupt or truncated ({exc})", self._lineno + 1
