@@ -12,6 +12,9 @@ import pytest
 from ktstr_host.export.html import render_html, timeline_data
 from ktstr_host.session.result_builder import build_run_result
 from ktstr_host.transcripts.io import read_transcript
+from ktstr_proto.frame import build_frame
+from ktstr_proto.tags import MsgType
+from ktstr_proto.transcript import Chunk, Header, Transcript
 
 from .browser_support import Browser
 from .tshark_support import ktstr_host
@@ -70,6 +73,37 @@ def test_frames_carry_time_offset_and_content() -> None:
     assert bulk["t"] == sorted(bulk["t"])
     assert bulk["d"][-1] == "g2h: 329 SCDX len=4 crc=ok code=1"
     assert data["cites"]["bulk:329"] == ["scheduler_died"]
+
+
+def test_lines_are_labelled_by_the_serial_decoder_and_host_replies_decoded() -> None:
+    """The timeline reads the run through RunSession: each COM1 line is a mark labelled by
+    the event the decoder gave it, a host reply on bulk is a decoded frame, and a line
+    still open at the end is shown at the time of its channel's last chunk."""
+    header = Header("ktstr-0.15")
+    com1 = [
+        b"[    1.000000] Booting\r\n",
+        b"[    2.000000] Kernel panic - not syncing: Attempted to kill init!\r\n",
+        b"   task-1 [000] 3.0: sched_ext_dump: Debug dump triggered by SysRq-D\n",
+        b"unterminated",
+    ]
+    reply = build_frame(MsgType.SNAPSHOT_REPLY, b"\x00" * 4)
+    transcript = Transcript(
+        header,
+        [
+            Chunk(1.0, "com1", "g2h", com1[0] + com1[1]),
+            Chunk(2.0, "bulk", "h2g", reply),
+            Chunk(3.0, "com1", "g2h", com1[2] + com1[3]),
+        ],
+    )
+    data = timeline_data(transcript, build_run_result(transcript))
+    lanes = {lane["name"]: lane for lane in data["lanes"]}
+    line_lane, bulk = lanes["com1"], lanes["bulk"]
+    assert [data["labels"][k] for k in line_lane["k"]] == ["line", "kernel-panic", "dump", "line"]
+    starts = [0, len(com1[0]), len(com1[0] + com1[1]), len(com1[0] + com1[1] + com1[2])]
+    assert line_lane["o"] == starts and line_lane["t"] == [1.0, 1.0, 3.0, 3.0]
+    assert line_lane["d"][3] == "unterminated"
+    assert [data["labels"][k] for k in bulk["k"]] == ["SNRP"] and bulk["t"] == [2.0]
+    assert bulk["d"][0].startswith("h2g: 0 SNRP len=4 crc=ok")
 
 
 def test_panic_span_on_com2() -> None:

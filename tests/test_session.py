@@ -11,13 +11,15 @@ import pytest
 from ktstr_guest.bulk_writer import GuestBulkWriter
 from ktstr_host.cli import main
 from ktstr_host.decode.bounded_text import TEXT_HEAD, TEXT_TAIL
-from ktstr_host.decode.events import Frame
+from ktstr_host.decode.events import Dropped, DropReason, Frame
 from ktstr_host.decode.serial import DumpLine, DumpStart
 from ktstr_host.session.run_session import RawData, RunSession
 from ktstr_host.transcripts.io import write_transcript
 from ktstr_proto.errors import UsageError
+from ktstr_proto.frame import build_frame
 from ktstr_proto.payloads import LifecyclePhase
 from ktstr_proto.schemas import AssertResult, encode_assert_result
+from ktstr_proto.tags import MsgType
 from ktstr_proto.transcript import Chunk, Header, Mark, Transcript
 
 W = GuestBulkWriter("ktstr-0.15")
@@ -34,6 +36,22 @@ def test_events_are_tagged_with_their_channel_direction_and_time() -> None:
     assert [type(e.event) for e in com1] == [DumpStart, DumpLine]
     (wake,) = s.feed("hvc0", b"\xd1", 2.0, "h2g")
     assert wake.event == RawData(0, b"\xd1") and wake.direction == "h2g"
+
+
+def test_host_replies_on_bulk_are_decoded_and_leave_the_result_alone() -> None:
+    s = RunSession("ktstr-0.15")
+    s.feed("bulk", PASS + W.exit(0), 1.0)
+    before = s.result().to_json()
+    reply = build_frame(MsgType.SNAPSHOT_REPLY, b"\x01\x00\x00\x00")
+    (ev,) = s.feed("bulk", reply + reply[:10], 2.0, "h2g")  # one reply and a cut one
+    assert (ev.channel, ev.direction, ev.t) == ("bulk", "h2g", 2.0)
+    assert isinstance(ev.event, Frame) and ev.event.tag == MsgType.SNAPSHOT_REPLY
+    assert ev.event.offset == 0 and bytes(ev.event.payload) == b"\x01\x00\x00\x00"
+    assert s.result().to_json() == before
+    (cut,) = s.close()  # the guest->host stream ended whole: only the cut reply is left
+    assert (cut.direction, type(cut.event)) == ("h2g", Dropped)
+    assert isinstance(cut.event, Dropped) and cut.event.offset == len(reply)
+    assert cut.event.dropped == reply[:10] and cut.event.reason == DropReason.TRUNCATED
 
 
 def test_result_at_any_moment_and_after_close() -> None:

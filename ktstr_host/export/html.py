@@ -21,19 +21,15 @@ from typing import Any
 from ktstr_proto.channels import BULK, WAKE_CHANNEL
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.serial import (
-    KERNEL_PANIC_MARKERS,
-    PANIC_PREFIX,
-    SCHED_EXT_DUMP_MARKER,
     WakeByte,
-    decode_lossy,
-    rust_trim_start,
 )
 from ktstr_proto.tags import MsgType
 
-from ..decode.bulk import BulkDecoder
 from ..decode.describe import format_event
-from ..decode.events import Frame
+from ..decode.events import Dropped, Frame
+from ..decode.serial import DumpEnd, DumpLine, DumpStart, KernelPanic, Line, PanicHead
 from ..session.result import RunResult
+from ..session.run_session import RawData, RunSession, SessionEvent
 from ..transcripts.io import Transcript
 from .common import atomic_output, check_absent
 
@@ -41,7 +37,14 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "timeline.html"
 DATA_SLOT = "/*@@KTSTR_DATA@@*/null"
 MAX_DETAIL = 240  # characters of decoded content kept per mark
 HOST_LANE = "host"
-_SERIAL_KINDS = ("panic", "kernel-panic", "dump")
+_SERIAL_KINDS: dict[type, str] = {
+    PanicHead: "panic",
+    KernelPanic: "kernel-panic",
+    DumpStart: "dump",
+    DumpLine: "dump",
+    DumpEnd: "dump",
+}
+"""The label of a serial line, from the event the decoder gave it (else ``line``)."""
 
 
 @dataclass
@@ -108,8 +111,6 @@ def timeline_data(transcript: Transcript, result: RunResult) -> dict[str, Any]:
     labels = _Labels()
     lanes: dict[str, _Lane] = {}
     clock = _Clock()
-    decoders: dict[str, BulkDecoder] = {}
-    pending: dict[str, bytes] = {}
     marks: list[dict[str, Any]] = []
     duration = transcript.duration()
 
@@ -118,44 +119,19 @@ def timeline_data(transcript: Transcript, result: RunResult) -> dict[str, Any]:
             lanes[name] = _Lane(name)
         return lanes[name]
 
+    def show(events: list[SessionEvent]) -> None:
+        kinds = _line_kinds(events)
+        for ev in events:  # close()'s events get the time of their stream's last chunk
+            t = ev.t if ev.t is not None else clock.end(f"{ev.channel}.{ev.direction}")
+            _add(lane(ev.channel), labels, prof, t or 0.0, ev, kinds=kinds)
+
     for ch in transcript.header.channels:
         lane(ch)
+    session = RunSession(prof, lines=True)  # the same decoders as the report, every line
     for chunk in transcript.chunks:
-        key = f"{chunk.channel}.{chunk.direction}"
-        clock.add(key, chunk.t, len(chunk.data))
-        if chunk.channel == BULK:
-            dec = decoders.get(key)
-            if dec is None:
-                dec = decoders[key] = BulkDecoder(prof)
-            for event in dec.feed(chunk.data):
-                _bulk_mark(
-                    lane(BULK), labels, prof, chunk.t, direction=chunk.direction, event=event
-                )
-        elif chunk.channel == WAKE_CHANNEL and chunk.direction == "h2g":
-            for i, b in enumerate(chunk.data):
-                name = WakeByte(b).name if b in WakeByte._value2member_map_ else f"0x{b:02x}"
-                at = clock.size[key] - len(chunk.data) + i
-                lane(chunk.channel).add(
-                    chunk.t, labels(f"wake {name}"), at, f"{WAKE_CHANNEL} h2g 0x{b:02x}"
-                )
-        elif transcript.header.channels[chunk.channel].kind == "text":
-            start = clock.size[key] - len(chunk.data) - len(pending.get(key, b""))
-            pending[key] = _lines(
-                lane(chunk.channel), labels, chunk.t, start, pending.get(key, b"") + chunk.data
-            )
-        else:
-            lane(chunk.channel).add(
-                chunk.t, labels(f"{chunk.direction} bytes"), 0, chunk.data[:48].hex(" ")
-            )
-    for key, rest in pending.items():  # a last line without LF
-        if rest:
-            t_end = clock.end(key) or 0.0
-            channel = key.rsplit(".", 1)[0]
-            _lines(lane(channel), labels, t_end, clock.size[key] - len(rest), rest + b"\n")
-    for key, dec in decoders.items():
-        for event in dec.close():
-            t_end = clock.end(key) or 0.0
-            _bulk_mark(lane(BULK), labels, prof, t_end, direction=key[-3:], event=event)
+        clock.add(f"{chunk.channel}.{chunk.direction}", chunk.t, len(chunk.data))
+        show(session.feed(chunk.channel, chunk.data, chunk.t, chunk.direction))
+    show(session.close())
     for mark in transcript.marks:
         marks.append({"t": mark.t, "label": mark.name, "detail": json.dumps(mark.data)})
     lane(HOST_LANE)
@@ -180,37 +156,44 @@ def timeline_data(transcript: Transcript, result: RunResult) -> dict[str, Any]:
     }
 
 
-def _bulk_mark(
-    lane: _Lane, labels: _Labels, prof: Profile, t: float, *, direction: str, event: Any
+def _line_kinds(events: list[SessionEvent]) -> dict[tuple[str, int], str]:
+    """(channel, line offset) -> the kind the serial decoder gave that line."""
+    kinds: dict[tuple[str, int], str] = {}
+    for ev in events:
+        kind = _SERIAL_KINDS.get(type(ev.event))
+        if kind is not None:
+            kinds.setdefault((ev.channel, ev.event.offset), kind)
+    return kinds
+
+
+def _add(
+    lane: _Lane,
+    labels: _Labels,
+    prof: Profile,
+    t: float,
+    ev: SessionEvent,
+    *,
+    kinds: dict[tuple[str, int], str],
 ) -> None:
-    text = " ".join(format_event(event, prof).split())
-    if isinstance(event, Frame):
-        name = event.label if event.crc_ok else f"{event.label} (crc bad)"
-    else:
-        name = f"DROP {event.reason.value}"
-    lane.add(t, labels(name), event.offset, f"{direction}: {text}")
-
-
-def _lines(lane: _Lane, labels: _Labels, t: float, start: int, data: bytes) -> bytes:
-    """Add the complete lines of ``data`` (stream offset ``start``); return the rest."""
-    pos = 0
-    while True:
-        lf = data.find(b"\n", pos)
-        if lf < 0:
-            return data[pos:]
-        text = decode_lossy(data[pos:lf]).removesuffix("\r")
-        lane.add(t, labels(_line_kind(text)), start + pos, text)
-        pos = lf + 1
-
-
-def _line_kind(text: str) -> str:
-    if rust_trim_start(text).startswith(PANIC_PREFIX):
-        return "panic"
-    if any(m in text for m in KERNEL_PANIC_MARKERS):
-        return "kernel-panic"
-    if SCHED_EXT_DUMP_MARKER in text:
-        return "dump"
-    return "line"
+    """One mark for a frame, a drop, a line, a wake byte or a run of raw bytes."""
+    e = ev.event
+    if isinstance(e, Frame | Dropped):
+        text = " ".join(format_event(e, prof).split())
+        name = (
+            (e.label if e.crc_ok else f"{e.label} (crc bad)")
+            if isinstance(e, Frame)
+            else (f"DROP {e.reason.value}")
+        )
+        lane.add(t, labels(name), e.offset, f"{ev.direction}: {text}")
+    elif isinstance(e, Line):
+        kind = kinds.get((ev.channel, e.offset), "line")
+        lane.add(t, labels(kind), e.offset, e.text.removesuffix("\r"))
+    elif isinstance(e, RawData) and ev.channel == WAKE_CHANNEL and ev.direction == "h2g":
+        for i, b in enumerate(e.data):
+            name = WakeByte(b).name if b in WakeByte._value2member_map_ else f"0x{b:02x}"
+            lane.add(t, labels(f"wake {name}"), e.offset + i, f"{WAKE_CHANNEL} h2g 0x{b:02x}")
+    elif isinstance(e, RawData):
+        lane.add(t, labels(f"{ev.direction} bytes"), e.offset, e.data[:48].hex(" "))
 
 
 def _spans(

@@ -87,7 +87,8 @@ class LiveDecoder:
                 else:
                     out.append(f"{ev.channel:<5} guest->host {len(e.data)} bytes")
             elif isinstance(e, Frame | Dropped):
-                out.append("bulk  " + format_event(e, self.profile))
+                towards = "host->guest " if ev.direction == "h2g" else ""
+                out.append(f"bulk  {towards}{format_event(e, self.profile)}")
             elif not (isinstance(e, Line) and not self.show_lines):
                 line = _serial_line(ev.channel, e)
                 if line is not None:

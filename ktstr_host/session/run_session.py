@@ -1,8 +1,9 @@
 """One run, h11-style: bytes in per channel, events out, the result at any moment.
 
 :class:`RunSession` is the front door of the host side. It routes each channel to the
-decoder that reads it (the bulk port to a :class:`~ktstr_host.decode.bulk.BulkDecoder`, COM1 and
-COM2 to a :class:`~ktstr_host.decode.serial.SerialDecoder`, anything else kept as raw data),
+decoder that reads it (the bulk port, in each direction, to a
+:class:`~ktstr_host.decode.bulk.BulkDecoder`, COM1 and COM2 to a
+:class:`~ktstr_host.decode.serial.SerialDecoder`, anything else kept as raw data),
 returns every decoded event tagged with its channel, and feeds an incremental
 :class:`~ktstr_host.session.result_builder.ResultBuilder`, so :meth:`RunSession.result` answers
 at any moment in bounded memory (2 x cap for the bulk assembler, 4 MiB per serial capture
@@ -41,7 +42,7 @@ BULK_CHANNEL = BULK
 
 
 class RawData(NamedTuple):
-    """Bytes of a channel no decoder reads (hvc0, the stats port, host writes)."""
+    """Bytes of a channel no decoder reads (hvc0, the stats port, host writes to them)."""
 
     offset: int
     data: bytes
@@ -77,6 +78,7 @@ class RunSession:
         self._builder = ResultBuilder(self.profile, full=full)
         legacy = self.profile.transport != "bulk"
         self._bulk = BulkDecoder(self.profile) if not legacy else None
+        self._host_bulk = BulkDecoder(self.profile) if not legacy else None  # host replies
         self._serial = {
             ch: SerialDecoder(ch, lines=lines or (legacy and ch == COM2))  # type: ignore[arg-type]
             for ch in SERIAL_CHANNELS
@@ -105,6 +107,9 @@ class RunSession:
             b.bulk_data(n)
             events: list[Any] = self._bulk.feed(data)
             b.bulk_events(events)
+        elif direction == "h2g" and channel == BULK_CHANNEL and self._host_bulk is not None:
+            b.host_data(channel, data)
+            events = self._host_bulk.feed(data)
         elif direction == "g2h" and channel in self._serial:
             b.serial_data(channel, data)
             events = self._serial[channel].feed(data)
@@ -145,6 +150,8 @@ class RunSession:
             ]
             b.bulk_events(tail)
             out += [SessionEvent(BULK_CHANNEL, "g2h", None, e) for e in tail]
+        if self._host_bulk is not None:
+            out += [SessionEvent(BULK_CHANNEL, "h2g", None, e) for e in self._host_bulk.close()]
         for ch, decoder in self._serial.items():
             events = decoder.close()
             b.serial_events(ch, events)
