@@ -22,7 +22,7 @@ from ktstr_proto.frame import HEADER_SIZE
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.tags import from_wire
 
-from .events import BulkEvent, Dropped, DropReason, Frame
+from .events import SMALL_PAYLOAD, BulkEvent, Dropped, DropReason, Frame
 from .forward_scan import ForwardScanner
 from .gc_pause import PAUSE_THRESHOLD, gc_paused
 
@@ -63,9 +63,10 @@ def _as_bytes(data: object) -> bytes:
 class BulkDecoder:
     """Streaming host assembler for one bulk byte stream.
 
-    ``feed(data)`` returns the events the new bytes complete. Frame payloads are
+    ``feed(data)`` returns the events the new bytes complete. Payloads of up to
+    :data:`~ktstr_host.events.SMALL_PAYLOAD` bytes are ``bytes``; longer ones are
     read-only views into the fed ``bytes`` (or into a private buffer for frames that
-    spanned feeds): feeding never copies a payload that arrived whole.
+    spanned feeds): feeding never copies a long payload that arrived whole.
     """
 
     def __init__(self, profile: str | Profile | None = None, *, crc: Crc32 | None = None):
@@ -230,9 +231,9 @@ class BulkDecoder:
         if need:
             buf += blob[p : p + need]
             p += need
-        mv = memoryview(buf).toreadonly()
-        payload = mv[HEADER_SIZE:]
-        self._framed += len(mv)
+        view = memoryview(buf).toreadonly()[HEADER_SIZE:]
+        payload = view.tobytes() if length <= SMALL_PAYLOAD else view
+        self._framed += HEADER_SIZE + length
         self._frames += 1
         out.append(
             _new(
@@ -248,7 +249,7 @@ class BulkDecoder:
                 ),
             )
         )
-        self._buf = bytearray()  # the old buffer now belongs to the frame
+        self._buf = bytearray()  # the old buffer may now belong to the frame
         self._hdr = None
         self._feed_fresh(blob, p, base, out)
 
@@ -276,7 +277,7 @@ class BulkDecoder:
             mv.release()
             self._reset_buffer(base + len(buf))
         elif self._frames != before:
-            # Frames hold views into buf: leave it to them, keep a copy of the tail.
+            # Frames may hold views into buf: leave it to them, keep a copy of the tail.
             self._buf = bytearray(mv[pos:])
             self._buf_off = base + pos
         else:
@@ -291,6 +292,8 @@ class BulkDecoder:
         """Emit frames from ``mv[pos:end]`` (stream offset of ``mv[0]`` is ``base``)."""
         if self._scanner is not None:
             return self._walk_scan(mv, pos, end, base, out)
+        src = mv.obj  # the fed bytes: small payloads are sliced from them
+        assert isinstance(src, bytes)  # only the forward scan walks a private buffer
         cap = self._cap
         header_cap = self._header_cap
         crc = self._crc
@@ -311,7 +314,7 @@ class BulkDecoder:
             if length > cap:
                 why = _CLEARED
                 break
-            payload = mv[body:stop]
+            payload = src[body:stop] if length <= SMALL_PAYLOAD else mv[body:stop]
             append(
                 _new(
                     Frame,
@@ -346,6 +349,7 @@ class BulkDecoder:
         assert scanner is not None
         cap = self._cap
         crc = self._crc
+        src = mv.obj if isinstance(mv.obj, bytes) else None  # None: a private bytearray
         stream_end = base + end
         last = end - HEADER_SIZE
         while pos <= last:
@@ -365,7 +369,13 @@ class BulkDecoder:
                     return pos, _MORE
                 self._drop(out, base + pos, bytes(mv[pos:end]), DropReason.OVERSIZED, hdr)
                 return end, _CLEARED
-            payload = mv[body:stop]
+            payload: bytes | memoryview
+            if length > SMALL_PAYLOAD:
+                payload = mv[body:stop]
+            elif src is not None:
+                payload = src[body:stop]
+            else:
+                payload = mv[body:stop].tobytes()
             ok = crc(payload) == want
             if not ok:
                 nxt = scanner.find(mv, base, base + pos + 1, stream_end)
@@ -417,7 +427,7 @@ def _scan_blob(blob: bytes, cap: int, check: Crc32) -> list[BulkEvent]:
             reason = DropReason.OVERSIZED if length > cap else DropReason.TRUNCATED
             append(Dropped(pos, bytes(mv[pos:]), reason, msg_type, length))
             return out
-        payload = mv[body:stop]
+        payload = blob[body:stop] if length <= SMALL_PAYLOAD else mv[body:stop]
         append(
             _new(
                 Frame,
