@@ -43,7 +43,7 @@ first ``Linux version`` line of its own stream (a verbose boot).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import accumulate, repeat
 from typing import Literal
@@ -278,6 +278,42 @@ def _short_line(offset: int, end: int, raw: bytes, text: str, crlf: bool) -> Lin
     return line
 
 
+_SET_DUMP_LINE_FIELDS = tuple(
+    getattr(DumpLine, name).__set__ for name in ("offset", "index", "cpu_tag", "body")
+)
+
+
+def _dump_line_event(offset: int, index: int, cpu_tag: str | None, body: str) -> DumpLine:
+    """A :class:`DumpLine`, built like :func:`_short_line`."""
+    line: DumpLine = _new_object(DumpLine)
+    s_off, s_index, s_cpu, s_body = _SET_DUMP_LINE_FIELDS
+    s_off(line, offset)
+    s_index(line, index)
+    s_cpu(line, cpu_tag)
+    s_body(line, body)
+    return line
+
+
+def _next_mark(
+    find: Callable[[bytes, int, int], int],
+    needles: tuple[bytes, ...],
+    marks: list[int],
+    pos: int,
+    end: int,
+) -> int:
+    """First occurrence at or after ``pos`` of any of ``needles`` (``end`` if none).
+    ``marks[i]`` caches the next occurrence of ``needles[i]`` (stale when < ``pos``), so
+    each needle is searched for again only once the scan has passed it."""
+    hit = min(marks)
+    if hit >= pos:
+        return hit
+    for i, seen in enumerate(marks):
+        if seen < pos:
+            found = find(needles[i], pos, end)
+            marks[i] = end if found < 0 else found
+    return min(marks)
+
+
 @dataclass(slots=True)
 class _OpenDump:
     index: int
@@ -464,25 +500,24 @@ class SerialDecoder:
         """``blob[a:b]`` is whole lines (``a`` starts one, ``b - 1`` is an LF). Only lines
         that can mean something go through :meth:`_one_line`; the others become plain
         :class:`Line` events in bulk, or nothing when lines are off."""
-        markers = self._markers
-        marks = [-1] * len(markers)  # next occurrence of each (stale when < pos)
-        every, idle = len(markers), self._while_idle
+        idle = self._while_idle
+        openers, closers = self._markers[:idle], self._markers[idle:]
+        marks = [-1] * idle  # next occurrence of each opener (stale when < pos)
+        ends = [-1] * len(closers)  # the same for the end markers (while a dump is open)
+        find = blob.find
         long_at = self._next_long(blob, a, b)
         lines_on = self._lines_on
         pos = a
         while pos < b:
             if self._panic != _IDLE:  # inside a panic block every line counts
-                lf = blob.find(b"\n", pos, b)
+                lf = find(b"\n", pos, b)
                 self._one_line(blob, pos, lf, base, out)
                 pos = lf + 1
                 continue
-            hit = b
-            for i in range(idle if self._dump is None else every):
-                seen = marks[i]
-                if seen < pos:  # stale: look again from here
-                    found = blob.find(markers[i], pos, b)
-                    seen = marks[i] = b if found < 0 else found
-                hit = min(hit, seen)
+            hit = _next_mark(find, openers, marks, pos, b)
+            if self._dump is not None:
+                end = _next_mark(find, closers, ends, pos, b)
+                hit = min(hit, end)
             if long_at < pos:
                 long_at = self._next_long(blob, pos, b)
             hit = min(hit, long_at)
@@ -599,7 +634,7 @@ class SerialDecoder:
                 Line(self._start, end, raw, text, terminated, crlf, content > self._max_line)
             )
             self._classify(self._start, text, out)
-        elif self._panic != _IDLE or any(m in raw for m in self._markers):
+        elif self._panic != _IDLE or any(map(raw.__contains__, self._markers)):
             self._classify(self._start, decode_lossy(raw), out)
         self._start = end
         self._buf = bytearray()
@@ -678,7 +713,7 @@ class SerialDecoder:
             self._dump_count += 1
             events.append(DumpStart(offset, dump.index))
         dump.lines += 1
-        events.append(DumpLine(offset, dump.index, parse_trace_cpu(text), body))
+        events.append(_dump_line_event(offset, dump.index, parse_trace_cpu(text), body))
         self._maybe_end_dump(offset, text, events)
 
     def _dump_left_open(
@@ -722,7 +757,9 @@ class SerialDecoder:
         """A marker in ``blob``, in the tail or across the seam (cheaper than looking in
         the tail and blob joined, which copies the feed)."""
         seam = self._tail + blob[:_MARKER_REACH]
-        return any(m in blob or m in seam for m in _MARKER_BYTES)
+        return any(map(blob.__contains__, _MARKER_BYTES)) or any(
+            map(seam.__contains__, _MARKER_BYTES)
+        )
 
     @staticmethod
     def _first_latch_lf(buf: bytes, fresh: int) -> int | None:
