@@ -11,11 +11,13 @@ line's own events come first (``LineOverflow`` before its ``Line``; ``Line`` bef
 the line means), then ``KernelPanic``, then ``CaptureTruncated`` (upstream latches the
 panic before trimming the buffer).
 
-Speed. Whole lines are found with ``bytes.find`` over each feed, and only the lines that
-can mean something (a marker, overlong, inside a panic block) get a Python step: with
-``lines=False`` ordinary console lines cost nothing per line, and with ``lines=True``
-their :class:`Line` events are built in bulk from one ``split`` and one decode. The
-events are exactly those of the straightforward decoder this one replaced, kept as
+Speed. Whole lines are found with ``bytes.find`` over each feed (a marker that starts
+with an upper-case letter or ``~`` by ``memchr`` on that byte first, see
+:func:`_find_marker`), and only the lines that can mean something (a marker, overlong,
+inside a panic block) get a Python step: with ``lines=False`` ordinary console lines
+cost nothing per line, and with ``lines=True`` their :class:`Line` events are built in
+bulk from one ``split`` and one decode. The events are exactly those of the
+straightforward decoder this one replaced, kept as
 :mod:`ktstr_host.fuzzing.serial_reference` and checked against it by property tests.
 
 Panic blocks (serial.md sections 3 and 13.4). A line whose Rust-trimmed text starts with
