@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,11 +12,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from ktstr_guest.strategies import bulk_streams, splits, valid_frames
+from ktstr_host.decode import bulk
 from ktstr_host.decode.bulk import BulkDecoder, parse_tlv_stream, scan_tlv_stream
 from ktstr_host.decode.events import Dropped, Frame
 from ktstr_host.fuzzing.reference import ReferenceAssembler, reference_parse
 from ktstr_proto import crc as crcmod
-from ktstr_proto.frame import build_header
+from ktstr_proto.frame import build_frame, build_header
 from ktstr_proto.profiles import Profile, get_profile
 from ktstr_proto.tags import MsgType
 
@@ -118,15 +120,63 @@ def test_frame_offsets_point_at_their_headers(stream: bytes, name: str) -> None:
             assert stream[e.offset : e.offset + e.size] == e.dropped
 
 
-def test_payload_views_survive_later_feeds() -> None:
-    d = BulkDecoder(PROFILES["ktstr-0.15"])
-    frame = b"".join([build_header(MsgType.STDOUT, 5, zlib.crc32(b"hello")), b"hello"])
+@pytest.mark.parametrize("payload", [b"hello", bytes(range(256)) * 2])
+def test_payloads_survive_later_feeds(payload: bytes) -> None:
+    d = BulkDecoder("ktstr-0.15")
+    frame = b"".join([build_header(MsgType.STDOUT, len(payload), zlib.crc32(payload)), payload])
     first = d.feed(bytearray(frame[:10]))
     assert first == []
     (f,) = d.feed(frame[10:] + frame[:3])
     d.feed(frame[3:])
-    assert isinstance(f, Frame) and bytes(f.payload) == b"hello"
-    assert f.payload.readonly
+    assert isinstance(f, Frame) and bytes(f.payload) == payload
+    assert isinstance(f.payload, bytes) or f.payload.readonly
+
+
+def _payload_kinds(events: list[Frame | Dropped], small: int) -> None:
+    """Every frame follows the rule: ``bytes`` up to ``small`` bytes, else a read-only view."""
+    for f in events:
+        if isinstance(f, Frame):
+            if len(f.payload) <= small:
+                assert type(f.payload) is bytes
+            else:
+                assert isinstance(f.payload, memoryview) and f.payload.readonly
+
+
+def _bytewise(profile: Profile, stream: bytes) -> list[Frame | Dropped]:
+    d = BulkDecoder(profile)
+    return [e for i in range(len(stream)) for e in d.feed(stream[i : i + 1])]
+
+
+@pytest.mark.parametrize("name", ["ktstr-0.15", "ktstr-bulk-256k", "ktstr-0.44"])
+def test_payload_type_on_both_sides_of_256_bytes(name: str) -> None:
+    prof = get_profile(name)
+    at, above = bytes(range(256)), bytes(range(256)) + b"!"
+    stream = build_frame(MsgType.STDOUT, at) + build_frame(MsgType.STDOUT, above)
+    decoded = {
+        "one feed": BulkDecoder(prof).feed(stream),
+        "bytewise": _bytewise(prof, stream),
+        "one-shot": scan_tlv_stream(stream, prof),
+    }
+    for how, events in decoded.items():
+        got = [(type(f.payload), bytes(f.payload)) for f in frames_of(events)]
+        assert got == [(bytes, at), (memoryview, above)], how
+        _payload_kinds(events, 256)
+
+
+@settings(max_examples=150)
+@given(st.data(), st.sampled_from(["ktstr-0.15", "ktstr-0.44"]), st.sampled_from([0, 16]))
+def test_payload_rule_holds_on_every_path(data: st.DataObject, name: str, small: int) -> None:
+    """With the threshold lowered, both payload kinds meet every decoding path (the
+    other property tests, capped at 256 bytes, see only ``bytes``)."""
+    profile = PROFILES[name]
+    stream = data.draw(bulk_streams(cap=SMALL_CAP))
+    chunks = data.draw(splits(stream))
+    with mock.patch.object(bulk, "SMALL_PAYLOAD", small):
+        events = run_split(profile, chunks)
+        oneshot = scan_tlv_stream(stream, profile)
+    _payload_kinds(events, small)
+    _payload_kinds(oneshot, small)
+    assert as_ref(oneshot) == reference_parse(stream, profile)
 
 
 def test_bytearray_input_is_snapshotted() -> None:

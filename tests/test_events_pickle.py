@@ -28,18 +28,32 @@ def _round_trips(obj: object) -> list[object]:
 
 
 def test_frame_pickles_with_a_copy_of_its_payload() -> None:
-    data = bytearray(build_frame(MsgType.STDOUT, b"hello") + build_frame(0x1234, b"\x00\xff"))
+    long = bytes(range(256)) + b"!"  # one byte over SMALL_PAYLOAD: a view
+    data = bytearray(
+        build_frame(MsgType.STDOUT, b"hello")
+        + build_frame(0x1234, b"\x00\xff")
+        + build_frame(MsgType.STDERR, long)
+    )
     frames = BulkDecoder().feed(data)
     for frame in frames:
         assert isinstance(frame, Frame)
         for back in _round_trips(frame):
             assert isinstance(back, Frame)
             assert back == frame
-            assert back.tag is frame.tag  # MsgType.STDOUT, then None
-            assert isinstance(back.payload, memoryview) and back.payload.readonly
-            assert back.payload.obj is not frame.payload.obj  # a copy, not a view of ours
-    assert [f.tag for f in frames if isinstance(f, Frame)] == [MsgType.STDOUT, None]
+            assert back.tag is frame.tag  # MsgType.STDOUT, None, MsgType.STDERR
+            assert type(back.payload) is type(frame.payload)
+            if isinstance(back.payload, memoryview):
+                assert back.payload.readonly
+                assert isinstance(frame.payload, memoryview)
+                assert back.payload.obj is not frame.payload.obj  # a copy, not a view of ours
+    assert [f.tag for f in frames if isinstance(f, Frame)] == [
+        MsgType.STDOUT,
+        None,
+        MsgType.STDERR,
+    ]
+    assert [type(f.payload) for f in frames if isinstance(f, Frame)] == [bytes, bytes, memoryview]
     assert bytes(_round_trips(frames[0])[0].payload) == b"hello"  # type: ignore[attr-defined]
+    assert bytes(_round_trips(frames[2])[0].payload) == long  # type: ignore[attr-defined]
 
 
 def test_bad_crc_frame_keeps_its_header_fields() -> None:

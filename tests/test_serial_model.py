@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from ktstr_guest import console
 from ktstr_guest.fuzz import Mutant, sample_serial_streams, serial_noise
-from ktstr_host.decode.serial import Line, SerialDecoder, SerialEvent
+from ktstr_host.decode.serial import Line, SerialDecoder, SerialEvent, _find_marker
 from ktstr_host.fuzzing.serial_reference import ReferenceSerialDecoder
 from ktstr_host.fuzzing.targets import MODEL_KERNEL
+from ktstr_proto.serial import DUMP_END_MARKERS, KERNEL_PANIC_MARKERS, SCHED_EXT_DUMP_MARKER
 
 Options = dict[str, Any]
 
@@ -48,6 +49,11 @@ PIECES = [
     b"Attempted to kill init",
     b"sched_ext_dump:",
     b"PANIC:",
+    # markers found by their first byte: past more false starts than it tries
+    b"P" * 8 + b"PANIC: after false starts\n",
+    b"K" * 12 + b"ernel panic - not syncing: late\n",
+    b"~" * 15 + b" TRUNCATED ~~~~\n",
+    b"A" * 12 + b"ttempted to kill init\n",
 ]
 
 
@@ -142,3 +148,22 @@ def test_big_console_in_one_feed_and_in_reads() -> None:
         assert check_same(_cut(data, range(0, len(data), 65536)), opts) == whole
         kinds = {type(e).__name__ for e in whole}
         assert {"DumpStart", "DumpEnd", "PanicHead", "LineOverflow", "CaptureTruncated"} <= kinds
+
+
+MARKERS = [b"PANIC:", SCHED_EXT_DUMP_MARKER.encode(), b"Linux version "]
+MARKERS += [m.encode() for m in (*KERNEL_PANIC_MARKERS, *DUMP_END_MARKERS)]
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.sampled_from([*MARKERS, b"P", b"PANI", b"~", b"K", b"s", b"x\n"]), max_size=40),
+    st.sampled_from(MARKERS),
+    st.integers(0, 20),
+    st.integers(0, 30),
+    st.integers(0, 400),
+)
+def test_marker_search_finds_what_bytes_find_finds(
+    pieces: list[bytes], needle: bytes, false_starts: int, pos: int, end: int
+) -> None:
+    blob = needle[:1] * false_starts + needle + b"".join(pieces)
+    assert _find_marker(blob, needle, pos, end) == blob.find(needle, pos, end)

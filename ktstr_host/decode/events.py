@@ -5,6 +5,12 @@ creating one is about 7x cheaper (0.1 us against 0.7 us here), which the 1M-fram
 benchmark needs. They compare and hash like any tuple; a pickled :class:`Frame` carries
 a copy of its payload (a ``memoryview`` itself cannot be pickled), so events can cross
 processes.
+
+Payloads of up to :data:`SMALL_PAYLOAD` bytes are ``bytes`` copies, longer ones read-only
+``memoryview`` slices of the fed bytes. A view costs more memory (about 200 bytes) and
+time than copying a small payload, and it is a collector-tracked object: a million live
+views make a one-feed decode slower than the same stream in chunks. Long payloads are
+never copied.
 """
 
 from __future__ import annotations
@@ -29,6 +35,16 @@ class DropReason(StrEnum):
     """A partial frame at the end of the input (one-shot parse, or ``close()``)."""
 
 
+SMALL_PAYLOAD = 256
+"""Frame payloads up to this many bytes are ``bytes``; longer ones are read-only views
+(the copy stays within Python's small-object allocator, which serves up to 512 bytes)."""
+
+
+def frame_payload(data: bytes) -> bytes | memoryview:
+    """``data`` as a frame holds it: itself when small, else a read-only view of it."""
+    return data if len(data) <= SMALL_PAYLOAD else memoryview(data).toreadonly()
+
+
 def _preview(data: bytes | memoryview, limit: int = 24) -> str:
     head = bytes(data[:limit])
     more = "..." if len(data) > limit else ""
@@ -38,14 +54,15 @@ def _preview(data: bytes | memoryview, limit: int = 24) -> str:
 class Frame(NamedTuple):
     """One frame as the host assembler emits it.
 
-    ``payload`` is a read-only ``memoryview`` into the bytes that were fed (no copy);
-    ``bytes(frame.payload)`` copies it out. ``crc32`` is the header's value.
+    ``payload`` is ``bytes`` when it has at most :data:`SMALL_PAYLOAD` bytes, else a
+    read-only ``memoryview`` into the bytes that were fed (no copy); ``bytes(frame.payload)``
+    gives ``bytes`` either way. ``crc32`` is the header's value.
     """
 
     offset: int
     msg_type: int
     tag: MsgType | None
-    payload: memoryview
+    payload: bytes | memoryview
     crc_ok: bool
     pad: int
     crc32: int
@@ -64,7 +81,8 @@ class Frame(NamedTuple):
         return tag_label(self.msg_type)
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        """Pickle with a copy of the payload; unpickling gives a read-only view of it."""
+        """Pickle with a copy of the payload; unpickling applies the :data:`SMALL_PAYLOAD`
+        rule to that copy (a long payload comes back as a read-only view of it)."""
         fields = (self.offset, self.msg_type, self.tag, bytes(self.payload))
         return _unpickle_frame, ((*fields, self.crc_ok, self.pad, self.crc32),)
 
@@ -77,7 +95,7 @@ class Frame(NamedTuple):
 
 def _unpickle_frame(fields: tuple[int, int, MsgType | None, bytes, bool, int, int]) -> Frame:
     offset, msg_type, tag, payload, crc_ok, pad, crc = fields
-    return Frame(offset, msg_type, tag, memoryview(payload).toreadonly(), crc_ok, pad, crc)
+    return Frame(offset, msg_type, tag, frame_payload(payload), crc_ok, pad, crc)
 
 
 class Dropped(NamedTuple):

@@ -151,7 +151,7 @@ def parse_trace_cpu(line: str) -> str | None:
     if closing < 0:
         return None
     inner = prefix[opening + 1 : closing]
-    if not 1 <= len(inner) <= 5 or not all("0" <= c <= "9" for c in inner):
+    if not 1 <= len(inner) <= 5 or not (inner.isascii() and inner.isdigit()):
         return None
     return prefix[opening : closing + 1]
 

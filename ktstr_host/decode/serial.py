@@ -11,11 +11,13 @@ line's own events come first (``LineOverflow`` before its ``Line``; ``Line`` bef
 the line means), then ``KernelPanic``, then ``CaptureTruncated`` (upstream latches the
 panic before trimming the buffer).
 
-Speed. Whole lines are found with ``bytes.find`` over each feed, and only the lines that
-can mean something (a marker, overlong, inside a panic block) get a Python step: with
-``lines=False`` ordinary console lines cost nothing per line, and with ``lines=True``
-their :class:`Line` events are built in bulk from one ``split`` and one decode. The
-events are exactly those of the straightforward decoder this one replaced, kept as
+Speed. Whole lines are found with ``bytes.find`` over each feed (a marker that starts
+with an upper-case letter or ``~`` by ``memchr`` on that byte first, see
+:func:`_find_marker`), and only the lines that can mean something (a marker, overlong,
+inside a panic block) get a Python step: with ``lines=False`` ordinary console lines
+cost nothing per line, and with ``lines=True`` their :class:`Line` events are built in
+bulk from one ``split`` and one decode. The events are exactly those of the
+straightforward decoder this one replaced, kept as
 :mod:`ktstr_host.fuzzing.serial_reference` and checked against it by property tests.
 
 Panic blocks (serial.md sections 3 and 13.4). A line whose Rust-trimmed text starts with
@@ -278,6 +280,64 @@ def _short_line(offset: int, end: int, raw: bytes, text: str, crlf: bool) -> Lin
     return line
 
 
+_SET_DUMP_LINE_FIELDS = tuple(
+    getattr(DumpLine, name).__set__ for name in ("offset", "index", "cpu_tag", "body")
+)
+
+
+def _dump_line_event(offset: int, index: int, cpu_tag: str | None, body: str) -> DumpLine:
+    """A :class:`DumpLine`, built like :func:`_short_line`."""
+    line: DumpLine = _new_object(DumpLine)
+    s_off, s_index, s_cpu, s_body = _SET_DUMP_LINE_FIELDS
+    s_off(line, offset)
+    s_index(line, index)
+    s_cpu(line, cpu_tag)
+    s_body(line, body)
+    return line
+
+
+_FIRST_BYTE_TRIES = 8
+"""Occurrences of a marker's first byte that :func:`_find_marker` checks one by one
+before it leaves the rest of the search to ``bytes.find``."""
+
+
+def _find_marker(blob: bytes, needle: bytes, pos: int, end: int) -> int:
+    """``blob.find(needle, pos, end)``, faster on console text for a needle whose first
+    byte is rare there (an upper-case letter, ``~``): that byte is found with ``memchr``
+    (several times faster than ``find``'s scan), and after a few false starts the search
+    falls back to ``find``, so dense text costs a few steps more, never a step per byte."""
+    first = needle[0]
+    if not (0x41 <= first <= 0x5A or first == 0x7E):
+        return blob.find(needle, pos, end)
+    lead = needle[:1]
+    at = blob.find(lead, pos, end)
+    for _ in range(_FIRST_BYTE_TRIES):
+        if at < 0 or blob.startswith(needle, at, end):
+            return at
+        at = blob.find(lead, at + 1, end)
+    return at if at < 0 else blob.find(needle, at, end)
+
+
+def _next_mark(
+    blob: bytes,
+    needles: tuple[bytes, ...],
+    marks: list[int],
+    pos: int,
+    end: int,
+) -> int:
+    """First occurrence at or after ``pos`` of any of ``needles`` (``end`` if none).
+    ``marks[i]`` caches the next occurrence of ``needles[i]`` (stale when < ``pos``), so
+    each needle is searched for again only once the scan has passed it."""
+    hit = min(marks)
+    if hit >= pos:
+        return hit
+    for i, seen in enumerate(marks):
+        if seen < pos:
+            found = _find_marker(blob, needles[i], pos, end)
+            marks[i] = end if found < 0 else found
+    return min(marks)
+
+
 @dataclass(slots=True)
 class _OpenDump:
     index: int
@@ -464,25 +524,24 @@ class SerialDecoder:
         """``blob[a:b]`` is whole lines (``a`` starts one, ``b - 1`` is an LF). Only lines
         that can mean something go through :meth:`_one_line`; the others become plain
         :class:`Line` events in bulk, or nothing when lines are off."""
-        markers = self._markers
-        marks = [-1] * len(markers)  # next occurrence of each (stale when < pos)
-        every, idle = len(markers), self._while_idle
+        idle = self._while_idle
+        openers, closers = self._markers[:idle], self._markers[idle:]
+        marks = [-1] * idle  # next occurrence of each opener (stale when < pos)
+        ends = [-1] * len(closers)  # the same for the end markers (while a dump is open)
+        find = blob.find
         long_at = self._next_long(blob, a, b)
         lines_on = self._lines_on
         pos = a
         while pos < b:
             if self._panic != _IDLE:  # inside a panic block every line counts
-                lf = blob.find(b"\n", pos, b)
+                lf = find(b"\n", pos, b)
                 self._one_line(blob, pos, lf, base, out)
                 pos = lf + 1
                 continue
-            hit = b
-            for i in range(idle if self._dump is None else every):
-                seen = marks[i]
-                if seen < pos:  # stale: look again from here
-                    found = blob.find(markers[i], pos, b)
-                    seen = marks[i] = b if found < 0 else found
-                hit = min(hit, seen)
+            hit = _next_mark(blob, openers, marks, pos, b)
+            if self._dump is not None:
+                end = _next_mark(blob, closers, ends, pos, b)
+                hit = min(hit, end)
             if long_at < pos:
                 long_at = self._next_long(blob, pos, b)
             hit = min(hit, long_at)
@@ -599,7 +658,7 @@ class SerialDecoder:
                 Line(self._start, end, raw, text, terminated, crlf, content > self._max_line)
             )
             self._classify(self._start, text, out)
-        elif self._panic != _IDLE or any(m in raw for m in self._markers):
+        elif self._panic != _IDLE or any(map(raw.__contains__, self._markers)):
             self._classify(self._start, decode_lossy(raw), out)
         self._start = end
         self._buf = bytearray()
@@ -678,7 +737,7 @@ class SerialDecoder:
             self._dump_count += 1
             events.append(DumpStart(offset, dump.index))
         dump.lines += 1
-        events.append(DumpLine(offset, dump.index, parse_trace_cpu(text), body))
+        events.append(_dump_line_event(offset, dump.index, parse_trace_cpu(text), body))
         self._maybe_end_dump(offset, text, events)
 
     def _dump_left_open(
@@ -722,7 +781,11 @@ class SerialDecoder:
         """A marker in ``blob``, in the tail or across the seam (cheaper than looking in
         the tail and blob joined, which copies the feed)."""
         seam = self._tail + blob[:_MARKER_REACH]
-        return any(m in blob or m in seam for m in _MARKER_BYTES)
+        end = len(blob)
+        for marker in _MARKER_BYTES:
+            if marker in seam or _find_marker(blob, marker, 0, end) >= 0:
+                return True
+        return False
 
     @staticmethod
     def _first_latch_lf(buf: bytes, fresh: int) -> int | None:
