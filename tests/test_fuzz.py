@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import re
 import struct
@@ -35,7 +36,7 @@ from ktstr_guest.fuzz.serial import KERNEL_LINES, MARKERS, PANIC_SPLICES
 from ktstr_host.cli import main
 from ktstr_host.decode.bulk import BulkDecoder, scan_tlv_stream
 from ktstr_host.decode.events import Dropped, DropReason, Frame
-from ktstr_host.fuzzing import reference
+from ktstr_host.fuzzing import reference, runner
 from ktstr_host.fuzzing.corpus import find_fixtures, load_corpus, seed_inputs, write_corpus
 from ktstr_host.fuzzing.differential import (
     ExternalRun,
@@ -57,6 +58,7 @@ from ktstr_host.fuzzing.targets import (
     fuzz_bulk,
     serial_options,
 )
+from ktstr_host.transcripts.io import TranscriptReader
 from ktstr_proto.frame import build_frame, build_header
 from ktstr_proto.profiles import get_profile
 from ktstr_proto.tags import MsgType
@@ -293,25 +295,47 @@ REJECTED = {
     "deep-nesting": "nested too deeply|line longer",
     "bom": "invalid JSON",
     "empty-file": "empty file",
-    "gzip-truncate": "compressed stream is corrupt or truncated|empty file|invalid JSON",
     "gzip-corrupt": "compressed stream is corrupt or truncated|not UTF-8|invalid JSON",
-    "gzip-trailing": "compressed stream is corrupt or truncated",
 }
+CUT = {
+    "gzip-truncate": "gzip stream ends before its end marker|empty file|Not a gzipped",
+    "gzip-trailing": "gzip stream ends before its end marker|compressed stream is corrupt",
+}
+"""A gzip stream that ends early (cut, or a second member only begun): read as far as the
+cut and reported as a truncation; an error only with ``strict`` or when nothing before
+the cut decodes (or the bytes after the stream are not gzip at all)."""
 ACCEPTED = {"crlf", "no-final-newline", "gzip"}
 TEXTUAL = {"bad-time", "lone-surrogate", "swap-lines", "duplicate-line"}
 
 
 def test_every_transcript_kind_has_an_expectation() -> None:
-    assert set(REJECTED) | ACCEPTED | TEXTUAL == set(TRANSCRIPT_MUTATIONS)
+    assert set(REJECTED) | set(CUT) | ACCEPTED | TEXTUAL == set(TRANSCRIPT_MUTATIONS)
+
+
+def _reader(data: bytes, max_line: int = 4096, strict: bool = False) -> TranscriptReader:
+    return TranscriptReader(io.BufferedReader(io.BytesIO(data)), max_line=max_line, strict=strict)
 
 
 def _read(data: bytes, max_line: int = 4096) -> object:
-    import io
-
-    from ktstr_host.transcripts.io import TranscriptReader
-
-    with TranscriptReader(io.BufferedReader(io.BytesIO(data)), max_line=max_line) as r:
+    with _reader(data, max_line) as r:
         return list(r)
+
+
+@pytest.mark.parametrize("kind", sorted(CUT))
+def test_a_gzip_stream_ending_early_reads_up_to_the_cut(kind: str) -> None:
+    t = sample_transcript()
+    for seed in SEEDS:
+        m = damage_transcript(t, seed, count=1, kinds=[kind])
+        with pytest.raises(TranscriptError, match=CUT[kind]), _reader(m.data, strict=True) as r:
+            list(r)
+        try:
+            with _reader(m.data) as r:
+                events, cut = list(r), r.truncated
+        except TranscriptError as exc:  # nothing before the cut, or junk that is not gzip
+            assert re.search("empty file|Not a gzipped|corrupt", str(exc)), exc
+            continue
+        assert events == t.events[: len(events)], m.label
+        assert cut is not None and "end marker" in cut.reason
 
 
 @pytest.mark.parametrize("kind", sorted(REJECTED))
@@ -479,6 +503,35 @@ def test_smoke_fuzz_run_passes_every_oracle(target: str, engine: str, iterations
     assert report.inputs >= iterations
     unknown = [f for f in report.findings if not _known(f)]
     assert not unknown, "\n\n".join(f"{f.label}\n{f.input.hex()}\n{f.traceback}" for f in unknown)
+
+
+class _Clock:
+    """A clock that moves only when the fake target runs (one second per input)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_a_slow_target_stops_near_the_time_limit(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target taking a second per input, a 5 s limit: about 5 inputs, not a batch of
+    2,000 (``bulk-cap`` once ran 11 minutes with ``--time 20``)."""
+    clock = _Clock()
+
+    def slow(data: bytes) -> None:
+        clock.now += 1.0
+
+    monkeypatch.setattr(runner, "time", clock)
+    monkeypatch.setitem(TARGETS, "bulk", slow)
+    seeds = seed_inputs("bulk", find_fixtures())[:3]
+    report = ENGINES[engine]("bulk", seeds, iterations=10_000, seed=1, time_limit=5.0)
+    assert report.inputs in (5, 6) and clock.now == report.inputs
+    assert report.seconds == clock.now
 
 
 def test_cli_runs_the_harness(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
