@@ -20,9 +20,7 @@ from typing import Any
 
 from ktstr_proto.channels import BULK, WAKE_CHANNEL
 from ktstr_proto.profiles import Profile, get_profile
-from ktstr_proto.serial import (
-    WakeByte,
-)
+from ktstr_proto.serial import WakeByte
 from ktstr_proto.tags import MsgType
 
 from ..decode.describe import format_event
